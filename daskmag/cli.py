@@ -1,0 +1,184 @@
+"""The ``daskmag`` command line: magnify, ingest, info, demo.
+
+A user's mistake ends with one line on stderr and exit status 2, never a
+traceback; an interrupted run leaves no half-written output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+from .errors import UserError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage dump)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    return value
+
+
+def _number(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="daskmag",
+        description="Phase-based video motion magnification on Dask (Wadhwa et al. 2013).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    mag = sub.add_parser(
+        "magnify",
+        help="magnify small motions in a video",
+        description=(
+            "Magnify motion in a temporal frequency band. Motion in the band becomes "
+            "(1 + alpha) times as large; colour is kept and every frame is written. "
+            "The predecessor script's flags (-v -s -a -lo -ho -ws -mf -f -t -acc) work too."
+        ),
+    )
+    mag.add_argument("input", nargs="?", help="video file or ingested .zarr store")
+    mag.add_argument("-v", "--video_path", dest="video_path", help="same as INPUT (predecessor flag)")
+    mag.add_argument("-o", "--output", "-s", "--saving_path", dest="output",
+                     help="output: .mp4/.mov (H.264), .avi/.mkv (FFV1, lossless) or .zarr")
+    mag.add_argument("-a", "--alpha", type=_number, default=None,
+                     help="magnification: in-band motion becomes (1 + alpha) times as large; "
+                          "negative attenuates (default 10)")
+    mag.add_argument("--low", "-lo", "--low_omega", dest="low", type=_number,
+                     help="low edge of the temporal band, Hz (required)")
+    mag.add_argument("--high", "-ho", "--high_omega", dest="high", type=_number,
+                     help="high edge of the temporal band, Hz (required)")
+    mag.add_argument("-f", "--fps", type=_number, default=None,
+                     help="rate the footage was filmed at, Hz (default: the file's rate; -1 too). "
+                          "Give it for high-speed footage stored at a slower rate")
+    mag.add_argument("--taps", "-ws", "--window_size", dest="taps", type=_positive_int,
+                     help="length of the temporal filter in frames (default: from the band)")
+    mag.add_argument("--max-frames", "-mf", "--max_frames", dest="max_frames", type=_positive_int,
+                     help="process only the first N frames")
+    mag.add_argument("--workers", "-t", "--threads", dest="workers", type=_positive_int,
+                     help="local worker processes (default: one per core)")
+    mag.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
+    mag.add_argument("--accel", "-acc", choices=["cpu", "cuda"], default="cpu",
+                     help="compute on the CPU (default) or a CUDA GPU")
+    mag.add_argument("--crf", type=_positive_int, default=17,
+                     help="H.264 quality for .mp4/.mov, lower is better (default 17, visually lossless)")
+    mag.add_argument("--time-chunk", type=_positive_int, default=None,
+                     help="frames per time block (default: sized to ~1 GiB of working memory)")
+    mag.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    mag.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+
+    ing = sub.add_parser("ingest", help="decode a video into a chunked Zarr store")
+    ing.add_argument("input")
+    ing.add_argument("-o", "--output", required=True, help="output .zarr store")
+    ing.add_argument("--workers", type=_positive_int)
+    ing.add_argument("--scheduler")
+    ing.add_argument("--overwrite", action="store_true")
+    ing.add_argument("--no-progress", action="store_true")
+
+    info = sub.add_parser("info", help="frames, size, frame rate, duration and codec")
+    info.add_argument("input")
+
+    demo = sub.add_parser("demo", help="magnify a built-in synthetic clip (no download)")
+    demo.add_argument("-o", "--output", default="daskmag-demo", help="output folder (default daskmag-demo)")
+    demo.add_argument("--workers", type=_positive_int)
+    demo.add_argument("--overwrite", action="store_true")
+    demo.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return {"magnify": _magnify, "ingest": _ingest, "info": _info, "demo": _demo}[args.command](args)
+    except UserError as exc:
+        print(f"daskmag: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("daskmag: interrupted; no output was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _magnify(args) -> int:
+    from .run import magnify_file
+
+    source = args.input or args.video_path
+    if args.input and args.video_path and args.input != args.video_path:
+        raise UserError("give the input once (INPUT or -v), not two different files")
+    if not source:
+        raise UserError("no input video given (daskmag magnify INPUT -o OUTPUT ...)")
+    if not args.output:
+        raise UserError("no output given (-o OUTPUT)")
+    if args.low is None or args.high is None:
+        raise UserError("give the temporal band with --low and --high (Hz)")
+    if args.accel == "cuda":
+        raise UserError("CUDA acceleration is not available yet in this version; use --accel cpu")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    result = magnify_file(
+        source, args.output, alpha=10.0 if args.alpha is None else args.alpha, low=args.low,
+        high=args.high, fps=args.fps, taps=args.taps, max_frames=args.max_frames,
+        workers=args.workers, scheduler=args.scheduler, crf=args.crf, time_chunk=args.time_chunk,
+        overwrite=args.overwrite, progress=not args.no_progress,
+    )
+    print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
+          f"{_rate(result.fps)} fps", file=sys.stderr)
+    return 0
+
+
+def _rate(fps) -> str:
+    fps = Fraction(fps)
+    return str(fps.numerator) if fps.denominator == 1 else f"{float(fps):.6g}"
+
+
+def _ingest(args) -> int:
+    from .cluster import dask_client
+    from .io import check_output, ingest, open_video
+    from .run import _progress_bar
+
+    video = open_video(args.input)
+    check_output(args.output, args.overwrite)
+    if not args.output.endswith(".zarr"):
+        raise UserError(f"an ingested store must end in .zarr: {args.output}")
+    with dask_client(args.workers, args.scheduler) as client:
+        with _progress_bar(video.info.n_frames, not args.no_progress) as bar:
+            ingest(video, args.output, overwrite=args.overwrite, client=client, progress=bar.update)
+    print(f"wrote {args.output}: {video.info.n_frames} frames", file=sys.stderr)
+    return 0
+
+
+def _info(args) -> int:
+    from .io import probe
+
+    print(probe(args.input).describe())
+    return 0
+
+
+def _demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(Path(args.output), workers=args.workers, overwrite=args.overwrite,
+             progress=not args.no_progress)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
