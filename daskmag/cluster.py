@@ -61,7 +61,7 @@ def default_workers() -> int:
 
 
 @contextlib.contextmanager
-def dask_client(workers: int | None = None, scheduler: str | None = None, *,
+def dask_client(workers: int | None = None, scheduler: str | None = None, *, timeout: str = "10s",
                 processes: bool = False, memory_limit: str | None = "auto", quiet: bool = False):
     """A ``distributed.Client`` for the duration of the ``with`` block.
 
@@ -86,7 +86,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *,
 
     if scheduler:
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             raise UserError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
         cluster = None

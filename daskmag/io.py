@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import tempfile
 from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -97,6 +98,8 @@ def _open_container(path: Path):
         raise UserError(f"input is a folder, not a video or a .zarr store: {path}")
     try:
         container = av.open(str(path))
+    except av.error.EOFError:
+        raise UserError(f"{path} has no frames (it ends before its first frame)") from None
     except Exception as exc:  # av.error.InvalidDataError and friends
         raise UserError(f"cannot read {path} as a video ({_reason(exc)})") from None
     if not container.streams.video:
@@ -292,8 +295,11 @@ def check_output(path, overwrite: bool) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise UserError(f"output folder does not exist: {folder}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"output folder is not writable: {folder}")
+    try:  # a real write: permissions, read-only mounts and quotas all show here
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        raise UserError(f"output folder is not writable: {folder}") from None
     return path
 
 

@@ -191,7 +191,7 @@ def pyramid_bands(video, pyramid: PyramidSpec | None = None):
     out = []
     for index, band in enumerate(filters.bands):
         pieces = [
-            da.from_delayed(bands[index], (n, len(band.rows), len(band.cols)), dtype=np.complex64)
+            da.from_delayed(bands[index], (n,) + band.shape, dtype=np.complex64)
             for bands, n in zip(per_block, frames.chunks[0])
         ]
         out.append((band, da.concatenate(pieces, axis=0)))

@@ -73,3 +73,13 @@ def motion_gain(before, after, frequencies, fps: float, axis: int = 1, trim: int
     a = sinusoid_amplitudes(global_shifts(before)[sl, axis], frequencies, fps)
     b = sinusoid_amplitudes(global_shifts(after)[sl, axis], frequencies, fps)
     return b / a
+
+
+def pairwise_shifts(before, after, max_frequency: float = 0.15) -> np.ndarray:
+    """Sub-pixel translation (dy, dx) of ``after[t]`` against ``before[t]``, per frame.
+
+    The motion a magnification *added* to each frame, whatever the motion
+    both clips share (a slow drift, a pan).
+    """
+    before, after = np.asarray(before), np.asarray(after)
+    return np.stack([global_shifts(np.stack([b, a]), 0, max_frequency)[1] for b, a in zip(before, after)])

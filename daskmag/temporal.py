@@ -85,6 +85,76 @@ def increment_kernel(taps) -> np.ndarray:
     return tails[1:]
 
 
+#: Order of the autoregressive model that continues a signal past a clip's ends.
+PREDICTION_ORDER = 8
+
+
+def _burg(centred, order: int):
+    """AR polynomial ``a`` (order, ...) by Burg's method, one model per column.
+
+    Prediction is ``x[t] ~ -sum_k a[k-1] x[t-k]``.  Burg's reflection
+    coefficients never exceed 1 in size, so the model is stable, and it fits
+    sinusoids well from short records (unlike Yule-Walker's biased estimate).
+    """
+    xp = array_module(centred)
+    forward, backward = centred[1:], centred[:-1]
+    a = xp.zeros((order,) + centred.shape[1:], dtype=centred.dtype)
+    tiny = xp.finfo(centred.dtype).tiny
+    for m in range(order):
+        numerator = -2.0 * (forward * backward).sum(axis=0)
+        denominator = (forward**2).sum(axis=0) + (backward**2).sum(axis=0) + tiny
+        k = numerator / denominator
+        if m:
+            a[:m] = a[:m] + k * a[m - 1 :: -1]
+        a[m] = k
+        forward, backward = (forward + k * backward)[1:], (backward + k * forward)[:-1]
+    return a
+
+
+def _forecast(series, steps: int, order: int, window: int):
+    """``steps`` samples after ``series`` (n, ...) from an AR(order) fit per column
+    to its last ``window`` samples."""
+    xp = array_module(series)
+    window = series[-window:].astype(xp.float64)
+    mean = window.mean(axis=0)
+    centred = window - mean
+    a = _burg(centred, order)
+    history = [centred[-1 - j] for j in range(order)]  # newest first
+    out = xp.empty((steps,) + series.shape[1:], dtype=series.dtype)
+    for step in range(steps):
+        value = -sum(a[j] * history[j] for j in range(order))
+        out[step] = value + mean
+        history = [value] + history[:-1]
+    return out
+
+
+def extend_by_prediction(increments, before: int, after: int, window: int,
+                         order: int = PREDICTION_ORDER):
+    """Continue a signal's increments past its ends by linear prediction.
+
+    Fits an autoregressive model (Burg's method, per column) to the increments
+    of the ``window`` samples at each end and forecasts ``before`` samples
+    backwards and ``after`` forwards.  The fit depends only on those samples,
+    so any split of a clip into time blocks gives the same extension.  A steady vibration continues as it was, a steady drift too,
+    and noise fades to its mean, so the temporal filter sees a plausible
+    signal beyond a clip's ends and the first and last frames are magnified
+    like the others.  Series too short to fit fall back to mirroring.
+    """
+    xp = array_module(increments)
+    n = increments.shape[0]
+    window = min(int(window), n)
+    if window < 2 * order + 2:
+        widths = [(before, after)] + [(0, 0)] * (increments.ndim - 1)
+        return xp.pad(increments, widths, mode="symmetric")
+    parts = []
+    if before:
+        parts.append(_forecast(increments[::-1], before, order, window)[::-1])
+    parts.append(increments)
+    if after:
+        parts.append(_forecast(increments, after, order, window))
+    return xp.concatenate(parts, axis=0)
+
+
 def filter_increments(increments, kernel, start: int, stop: int, pad_before: int = 0,
                       pad_after: int = 0):
     """Band-passed signal at samples ``[start, stop)`` from its increments.
@@ -98,11 +168,9 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     start, stop : int
         Samples to produce.  Increments ``[start - H, stop + H - 1)`` are
         used; those before 0 or after the end are supplied by ``pad_before`` /
-        ``pad_after`` samples of odd reflection of ``x`` about its end values
-        (as :func:`scipy.signal.filtfilt` pads), which is even (symmetric)
-        reflection of the increments.  It continues a sinusoid smoothly
-        through a clip's ends, so the first and last frames are filtered
-        (and magnified) like the rest.
+        ``pad_after`` samples of linear prediction
+        (:func:`extend_by_prediction`), so the first and last frames are
+        filtered (and magnified) like the rest.
 
     Returns
     -------
@@ -111,8 +179,8 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     xp, fft = array_module(increments), fft_module(increments)
     half = len(kernel) // 2
     if pad_before or pad_after:
-        widths = [(pad_before, pad_after)] + [(0, 0)] * (increments.ndim - 1)
-        increments = xp.pad(increments, widths, mode="symmetric")
+        # fit on one filter length of samples: the same in any time block
+        increments = extend_by_prediction(increments, pad_before, pad_after, window=len(kernel))
     first = start + pad_before - half
     last = stop + pad_before + half - 1
     if first < 0 or last > increments.shape[0]:

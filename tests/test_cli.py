@@ -1,0 +1,207 @@
+"""The command line, run as a user runs it: real processes, real files."""
+
+import os
+import shutil
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import BAND
+from daskmag.io import open_video, probe
+
+
+def daskmag(*args, cwd=None):
+    """Run ``python -m daskmag ARGS``; return the completed process."""
+    return subprocess.run([sys.executable, "-m", "daskmag", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def assert_user_error(result, *words):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word.lower() in lines[0].lower(), lines[0]
+
+
+def test_magnify_keeps_frames_size_rate_and_colour(tmp_path, clip_file):
+    out = tmp_path / "out.mkv"
+    result = daskmag("magnify", clip_file, "-o", out, "--alpha", 10, "--low", BAND[0], "--high", BAND[1],
+                     "--workers", 2)
+    assert result.returncode == 0, result.stderr
+    assert "dashboard: http" in result.stderr
+    info, source = probe(out), probe(clip_file)
+    assert (info.n_frames, info.width, info.height, info.fps) == (120, 128, 128, Fraction(60))
+    frames, original = open_video(out).frames.compute(), open_video(clip_file).frames.compute()
+    chroma = lambda f: f.astype(float) - f.mean(axis=-1, keepdims=True)  # noqa: E731
+    assert np.abs(chroma(frames) - chroma(original)).max() <= 1.0
+    assert np.abs(frames.astype(int) - original).max() > 5  # and it did magnify
+    assert not list(tmp_path.glob(".*partial*"))
+    del source
+
+
+def test_predecessor_flags(tmp_path, clip_file):
+    out = tmp_path / "old.avi"
+    result = daskmag("magnify", "-v", clip_file, "-s", out, "-a", 10, "-lo", BAND[0], "-ho", BAND[1],
+                     "-ws", 41, "-mf", 50, "-f", -1, "-t", 1, "-acc", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert probe(out).n_frames == 50
+
+
+def test_mp4_output_keeps_the_ntsc_rate(tmp_path, ntsc_file):
+    out = tmp_path / "out.mp4"
+    result = daskmag("magnify", ntsc_file, "-o", out, "-a", 5, "--low", 1, "--high", 3, "--workers", 1)
+    assert result.returncode == 0, result.stderr
+    info = probe(out)
+    assert info.fps == Fraction(30000, 1001) and info.n_frames == 45
+
+
+def test_zarr_output_and_ingested_input(tmp_path, clip_file):
+    store = tmp_path / "in.zarr"
+    assert daskmag("ingest", clip_file, "-o", store).returncode == 0
+    out = tmp_path / "out.zarr"
+    result = daskmag("magnify", store, "-o", out, "-a", 10, "--low", BAND[0], "--high", BAND[1])
+    assert result.returncode == 0, result.stderr
+    assert open_video(out).frames.shape == (120, 128, 128, 3)
+    reference = tmp_path / "ref.mkv"
+    assert daskmag("magnify", clip_file, "-o", reference, "-a", 10, "--low", BAND[0], "--high", BAND[1]).returncode == 0
+    assert np.array_equal(open_video(out).frames.compute(), open_video(reference).frames.compute())
+
+
+def test_info(clip_file):
+    result = daskmag("info", clip_file)
+    assert result.returncode == 0
+    assert "frames:    120" in result.stdout and "128x128" in result.stdout and "ffv1" in result.stdout
+
+
+def test_overwrite(tmp_path, clip_file):
+    out = tmp_path / "out.mkv"
+    out.write_bytes(b"keep me")
+    args = ["magnify", clip_file, "-o", out, "-a", 10, "--low", BAND[0], "--high", BAND[1], "-mf", 20]
+    assert_user_error(daskmag(*args), "exists", "--overwrite")
+    assert out.read_bytes() == b"keep me"
+    assert daskmag(*args, "--overwrite").returncode == 0
+    assert probe(out).n_frames == 20
+
+
+@pytest.mark.parametrize(
+    "extra,words",
+    [
+        (["-a", "nan"], ["alpha"]),
+        (["-a", "inf"], ["alpha"]),
+        (["--low", "7", "--high", "3"], ["below"]),
+        (["--low", "0"], ["above 0"]),
+        (["--low", "-2"], ["above 0"]),
+        (["--low", "40", "--high", "45"], ["nyquist", "--fps"]),
+        (["--taps", "2"], ["taps"]),
+        (["--accel", "cuda"], ["cuda", "not available"]),
+        (["--low", "abc"], ["number"]),
+    ],
+)
+def test_bad_settings_are_one_line_errors(tmp_path, clip_file, extra, words):
+    out = tmp_path / "out.mkv"
+    args = {"--low": BAND[0], "--high": BAND[1], "-a": 10}
+    for flag, value in zip(extra[::2], extra[1::2]):
+        args[flag] = value
+    flat = [item for pair in args.items() for item in pair]
+    if "--accel" in args:
+        flat = [x for x in flat]
+    assert_user_error(daskmag("magnify", clip_file, "-o", out, *flat), *words)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_band_above_nyquist_suggests_fps(tmp_path, ntsc_file):
+    result = daskmag("magnify", ntsc_file, "-o", tmp_path / "o.mp4", "-a", 20, "--low", 72, "--high", 92)
+    assert_user_error(result, "nyquist", "--fps 600")
+
+
+@pytest.mark.parametrize(
+    "make,words",
+    [
+        (lambda d: d / "missing.mp4", ["not found"]),
+        (lambda d: _write(d / "text.mp4", b"not a video at all\n" * 100), ["cannot read"]),
+        (lambda d: _write(d / "empty.mp4", b""), ["empty.mp4"]),
+        (lambda d: _truncated(d), ["truncated.mp4"]),
+    ],
+)
+def test_bad_inputs_are_one_line_errors(tmp_path, ntsc_file, make, words):
+    global NTSC
+    NTSC = ntsc_file
+    source = make(tmp_path)
+    result = daskmag("magnify", source, "-o", tmp_path / "out.mkv", "-a", 10, "--low", 1, "--high", 3)
+    assert_user_error(result, *words)
+    assert not (tmp_path / "out.mkv").exists()
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
+
+
+def _truncated(folder):
+    data = NTSC.read_bytes()
+    return _write(folder / "truncated.mp4", data[: len(data) // 3])
+
+
+def test_zero_frame_video(tmp_path):
+    import av
+
+    path = tmp_path / "zero.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "bgr0"
+        container.start_encoding()  # a header and no frames
+    result = daskmag("magnify", path, "-o", tmp_path / "o.mkv", "-a", 10, "--low", 1, "--high", 3)
+    assert_user_error(result, "no frames")
+
+
+@pytest.mark.parametrize(
+    "name,words", [("out.gif", ["extension"]), ("nowhere/out.mp4", ["folder does not exist"])]
+)
+def test_bad_outputs(tmp_path, clip_file, name, words):
+    result = daskmag("magnify", clip_file, "-o", tmp_path / name, "-a", 10, "--low", BAND[0], "--high", BAND[1])
+    assert_user_error(result, *words)
+
+
+def test_output_folder_not_writable(tmp_path, clip_file):
+    if os.geteuid() == 0:
+        locked = Path("/sys")  # root may write anywhere but into a kernel pseudo-filesystem
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+    before = sorted(os.listdir(locked))
+    result = daskmag("magnify", clip_file, "-o", locked / "out.mkv", "-a", 10, "--low", BAND[0],
+                     "--high", BAND[1])
+    assert_user_error(result, "not writable")
+    assert sorted(os.listdir(locked)) == before
+
+
+def test_usage_errors_are_one_line(tmp_path):
+    result = daskmag("magnify", "--alpha")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    result = daskmag("frobnicate")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_help_lists_the_controls_with_units():
+    result = daskmag("magnify", "--help")
+    assert result.returncode == 0
+    for text in ("--alpha", "--low", "Hz", "--taps", "--workers", "--scheduler", "-lo", "-ws", "--overwrite"):
+        assert text in result.stdout
+
+
+def test_demo_writes_its_files_and_reports_the_gain(tmp_path):
+    result = daskmag("demo", "-o", tmp_path / "demo", "--workers", 2)
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "demo").iterdir())
+    assert names == ["input.mkv", "magnified.mkv", "side_by_side.mp4"]
+    line = next(line for line in result.stderr.splitlines() if "(in band)" in line)
+    gain = float(line.split(":")[1].split("x")[0])
+    assert gain > 1 + 0.85 * 20
+    assert_user_error(daskmag("demo", "-o", tmp_path / "demo"), "exists")

@@ -1,0 +1,73 @@
+"""Where the work runs: local threads, local processes, an existing scheduler."""
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import BAND
+from daskmag.cluster import dask_client, keep_freed_memory, worker_threads
+from daskmag.errors import UserError
+from daskmag.io import open_video, probe
+
+
+def test_local_threads_and_processes():
+    with dask_client(2, quiet=True) as client:
+        assert worker_threads(client) == 2
+        assert len(client.scheduler_info()["workers"]) == 1
+    with dask_client(2, processes=True, quiet=True) as client:
+        assert worker_threads(client) == 2
+        assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_malloc_setting_applies_on_linux():
+    if sys.platform.startswith("linux"):
+        assert keep_freed_memory()
+
+
+def test_unreachable_scheduler_is_a_user_error():
+    with pytest.raises(UserError, match="cannot reach"):
+        with dask_client(scheduler="tcp://127.0.0.1:9", timeout="2s"):
+            pass
+
+
+def _start(*args):
+    return subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_magnify_on_a_separately_started_scheduler_and_workers(tmp_path, clip_file):
+    """`dask scheduler` + two `dask worker` processes on 127.0.0.1, used through --scheduler."""
+    port = 18000 + (int(time.time() * 1000) % 2000)
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = _start("distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
+                       "--dashboard-address", ":0")
+    workers = [
+        _start("distributed.cli.dask_worker", address, "--nthreads", "1", "--no-dashboard")
+        for _ in range(2)
+    ]
+    try:
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        out = tmp_path / "out.mkv"
+        result = subprocess.run(
+            [sys.executable, "-m", "daskmag", "magnify", str(clip_file), "-o", str(out), "-a", "10",
+             "--low", str(BAND[0]), "--high", str(BAND[1]), "--scheduler", address, "--time-chunk", "40"],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        assert probe(out).n_frames == 120
+        reference = tmp_path / "ref.mkv"
+        subprocess.run([sys.executable, "-m", "daskmag", "magnify", str(clip_file), "-o", str(reference),
+                        "-a", "10", "--low", str(BAND[0]), "--high", str(BAND[1])], check=True,
+                       capture_output=True, timeout=300)
+        a, b = open_video(out).frames.compute(), open_video(reference).frames.compute()
+        assert np.abs(a.astype(int) - b).max() <= 1
+    finally:
+        for process in workers + [scheduler]:
+            process.terminate()
+        for process in workers + [scheduler]:
+            process.wait(timeout=30)

@@ -1,0 +1,107 @@
+"""The lazy Dask layer: graph shape, overlap, chunk invariance, argument checks."""
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+
+from conftest import BAND, FPS
+from daskmag.errors import UserError
+from daskmag.io import open_video
+from daskmag.magnify import check_band, magnify_motion, plan_time_chunks, pyramid_bands
+from daskmag.pyramid import decompose
+from daskmag.color import luma
+from daskmag.temporal import design_bandpass
+
+
+def test_result_is_lazy_and_one_task_per_block(clip_file):
+    video = open_video(clip_file, chunk_frames=40)
+    out = magnify_motion(video, 10, *BAND, time_chunk=40)
+    assert isinstance(out, da.Array)
+    assert out.shape == (120, 128, 128, 3) and out.dtype == np.uint8
+    assert out.chunks[0] == (40, 40, 40)
+    magnify_layers = [layer for name, layer in out.dask.layers.items() if name.startswith("magnify-motion")]
+    assert len(magnify_layers) == 1 and len(magnify_layers[0]) == 3  # one fused task per block
+
+
+def test_time_chunk_size_does_not_change_the_output(texture_clip):
+    outputs = [
+        magnify_motion(da.from_array(texture_clip), 10, *BAND, FPS, time_chunk=chunk).compute(scheduler="sync")
+        for chunk in (None, 30, 47)
+    ]
+    for other in outputs[1:]:
+        assert np.abs(other.astype(int) - outputs[0]).max() <= 1
+
+
+def test_one_and_two_worker_processes_give_the_same_output(clip_file):
+    from distributed import Client, LocalCluster
+
+    results = []
+    for workers in (1, 2):
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
+            out = magnify_motion(open_video(clip_file), 10, *BAND, time_chunk=40)
+            results.append(client.compute(out).result())
+    assert np.abs(results[0].astype(int) - results[1]).max() <= 1
+
+
+def test_halo_is_half_the_taps(texture_clip):
+    taps = design_bandpass(*BAND, FPS)
+    chunks = plan_time_chunks(1000, 128 * 128, len(taps) // 2, time_chunk=100)
+    assert chunks == (100,) * 10
+
+
+@pytest.mark.parametrize(
+    "n,halo,chunk,expected",
+    [(100, 10, 30, (30, 30, 30, 10)), (100, 11, 30, (30, 30, 40)), (100, 10, 25, (25, 25, 25, 25)), (5, 10, None, (5,)), (100, 30, 10, (30, 30, 40))],
+)
+def test_plan_time_chunks(n, halo, chunk, expected):
+    chunks = plan_time_chunks(n, 64 * 64, halo, time_chunk=chunk)
+    assert chunks == expected and sum(chunks) == n
+
+
+def test_blocks_fit_the_memory_budget():
+    chunks = plan_time_chunks(100_000, 1920 * 1080, 27, block_bytes=2**30)
+    assert len(set(chunks[:-1])) == 1
+    assert chunks[0] >= 27
+    short = plan_time_chunks(300, 432 * 192, 55, min_blocks=2)
+    assert short == (150, 150)
+
+
+@pytest.mark.parametrize(
+    "alpha,low,high,fps,taps,message",
+    [
+        (float("nan"), 3, 7, 60, None, "alpha"),
+        (float("inf"), 3, 7, 60, None, "alpha"),
+        (10, 7, 3, 60, None, "below"),
+        (10, 5, 5, 60, None, "below"),
+        (10, 0, 7, 60, None, "above 0"),
+        (10, -1, 7, 60, None, "above 0"),
+        (10, 72, 92, 29.97, None, "Nyquist.*--fps"),
+        (10, 3, 7, 60, 2, "3 taps"),
+    ],
+)
+def test_bad_settings(alpha, low, high, fps, taps, message):
+    with pytest.raises(UserError, match=message):
+        check_band(alpha, low, high, fps, taps)
+
+
+def test_bad_arrays():
+    with pytest.raises(UserError, match="RGB"):
+        magnify_motion(np.zeros((10, 32, 32), np.uint8), 10, *BAND, FPS)
+    with pytest.raises(UserError, match="uint8"):
+        magnify_motion(np.zeros((10, 32, 32, 3), np.float32), 10, *BAND, FPS)
+    with pytest.raises(UserError, match="too small"):
+        magnify_motion(np.zeros((10, 8, 8, 3), np.uint8), 10, *BAND, FPS)
+
+
+def test_pyramid_bands_are_lazy_dask_arrays_that_match_the_kernel(texture_clip):
+    frames = da.from_array(texture_clip[:20], chunks=(8, -1, -1, -1))
+    bands = pyramid_bands(frames)
+    assert len(bands) == 4 * 5
+    band, array = bands[3]
+    assert isinstance(array, da.Array) and array.dtype == np.complex64
+    assert array.chunks[0] == (8, 8, 4)
+    assert array.shape[1:] == band.shape
+    expected = decompose(luma(texture_clip[:20]))["bands"][3]
+    assert np.allclose(array.compute(scheduler="sync"), expected, atol=1e-5)

@@ -1,0 +1,66 @@
+"""The whole job, file to file, on a real cluster, including real footage."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from conftest import BAND, FPS, IN_BAND, OUT_OF_BAND
+from daskmag.color import luma
+from daskmag.errors import UserError
+from daskmag.io import open_video, probe
+from daskmag.measure import motion_gain
+from daskmag.run import magnify_file
+
+
+def test_magnify_file_on_a_cluster(tmp_path, clip_file, client):
+    out = tmp_path / "out.mkv"
+    result = magnify_file(clip_file, out, alpha=10, low=BAND[0], high=BAND[1], client=client,
+                          time_chunk=40, progress=False)
+    assert result.n_frames == 120 and result.fps == Fraction(60)
+    source, magnified = open_video(clip_file).frames.compute(), open_video(out).frames.compute()
+    in_band, out_of_band = motion_gain(source, magnified, [IN_BAND, OUT_OF_BAND], FPS)
+    assert in_band >= 1 + 0.85 * 10
+    assert out_of_band == pytest.approx(1.0, abs=0.03)
+
+
+def test_fps_option_sets_the_filming_rate_not_the_output_rate(tmp_path, clip_file, client):
+    """Stored at 60 fps, 'filmed' at 600: the band is in filmed Hz, the output keeps 60 fps."""
+    out = tmp_path / "out.mkv"
+    magnify_file(clip_file, out, alpha=10, low=BAND[0] * 10, high=BAND[1] * 10, fps=600, client=client,
+                 progress=False)
+    reference = tmp_path / "ref.mkv"
+    magnify_file(clip_file, reference, alpha=10, low=BAND[0], high=BAND[1], client=client, progress=False)
+    assert probe(out).fps == Fraction(60)
+    assert np.abs(open_video(out).frames.compute().astype(int) - open_video(reference).frames.compute()).max() <= 1
+
+
+def test_output_equal_to_input_is_refused(clip_file, client):
+    with pytest.raises(UserError):
+        magnify_file(clip_file, clip_file, alpha=10, low=BAND[0], high=BAND[1], client=client, overwrite=True)
+
+
+@pytest.mark.guitar
+def test_guitar_end_to_end(tmp_path, guitar, client):
+    """The classic setting: alpha 20, 72-92 Hz, filmed at 600 fps, stored at 29.97."""
+    out = tmp_path / "guitar.avi"
+    result = magnify_file(guitar, out, alpha=20, low=72, high=92, fps=600, client=client, progress=False)
+    info = probe(out)
+    assert (info.n_frames, info.width, info.height) == (300, 432, 192)
+    assert info.fps == Fraction(30000, 1001) and result.n_frames == 300
+    source, magnified = open_video(guitar).frames.compute(), open_video(out).frames.compute()
+    # colour kept: chroma of every pixel barely moves (where no channel is clipped at 0 or 255)
+    chroma = lambda f: f.astype(float) - f.mean(axis=-1, keepdims=True)  # noqa: E731
+    unclipped = np.all((magnified > 0) & (magnified < 255) & (source > 0) & (source < 255), axis=-1)
+    change = np.abs(chroma(magnified) - chroma(source)).max(axis=-1)
+    assert unclipped.mean() > 0.5
+    assert np.percentile(change[unclipped], 99.9) <= 1.0
+    # the string's 72-92 Hz luminance flicker grows; slow changes (20-60 Hz) do not
+    freqs = np.fft.rfftfreq(300, 1 / 600)
+    spectra = [np.abs(np.fft.rfft(y - y.mean(0), axis=0)) ** 2 for y in (luma(source), luma(magnified))]
+
+    def energy(spectrum, low, high):
+        return spectrum[(freqs >= low) & (freqs <= high)].sum()
+
+    assert energy(spectra[1], 72, 92) / energy(spectra[0], 72, 92) > 10
+    assert 0.6 < energy(spectra[1], 20, 60) / energy(spectra[0], 20, 60) < 1.4

@@ -1,0 +1,115 @@
+"""Temporal band-pass: design, measured response, increments form, clip ends."""
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from daskmag.temporal import (
+    default_taps,
+    extend_by_prediction,
+    design_bandpass,
+    filter_increments,
+    frequency_response,
+    increment_kernel,
+)
+
+
+def _filter_signal(signal, taps, pad=True):
+    """Run a 1-D signal through the production path (increments, symmetric padding)."""
+    half = len(taps) // 2
+    increments = np.diff(signal)[:, None]
+    n = len(signal)
+    return filter_increments(increments, increment_kernel(taps), 0, n, half, half)[:, 0]
+
+
+def test_default_taps_are_odd_and_grow_as_the_band_narrows():
+    wide = default_taps(3, 7, 60)
+    narrow = default_taps(4, 6, 60)
+    assert wide % 2 == 1 and narrow % 2 == 1
+    assert narrow > wide
+    assert default_taps(72, 92, 600) == default_taps(7.2, 9.2, 60)
+
+
+def test_design_matches_scipy_firwin_and_has_zero_dc():
+    taps = design_bandpass(3, 7, 60)
+    assert abs(taps.sum()) < 1e-12
+    assert np.allclose(taps, taps[::-1])
+    beta = scipy.signal.kaiser_beta(60)
+    reference = scipy.signal.firwin(len(taps), [3, 7], pass_zero=False, window=("kaiser", beta), fs=60)
+    freqs = [0.5, 2, 3, 4, 5, 6, 7, 9, 12, 15, 20]
+    ours, theirs = frequency_response(taps, freqs, 60), frequency_response(reference, freqs, 60)
+    assert np.allclose(ours, theirs, atol=2e-3)
+
+
+@pytest.mark.parametrize("frequency", [1.0, 3.0, 4.0, 5.0, 6.0, 7.0, 10.0, 15.0])
+def test_measured_response_matches_the_design(frequency):
+    """A sinusoid through the production filter comes out scaled by |H(f)|."""
+    fps, n = 60.0, 600
+    taps = design_bandpass(3, 7, fps)
+    t = np.arange(n) / fps
+    out = _filter_signal(np.sin(2 * np.pi * frequency * t), taps)
+    half = len(taps) // 2
+    core = out[2 * half : -2 * half]
+    tc = t[2 * half : -2 * half]
+    design = np.stack([np.cos(2 * np.pi * frequency * tc), np.sin(2 * np.pi * frequency * tc)], 1)
+    amplitude = np.hypot(*np.linalg.lstsq(design, core, rcond=None)[0])
+    expected = frequency_response(taps, [frequency], fps)[0]
+    assert amplitude == pytest.approx(expected, rel=0.02, abs=0.01)
+
+
+def test_increments_form_equals_direct_convolution():
+    rng = np.random.default_rng(0)
+    signal = np.cumsum(rng.standard_normal((300, 3)), axis=0)  # a random walk: large drift
+    taps = design_bandpass(2, 9, 60)
+    half = len(taps) // 2
+    direct = np.stack([np.convolve(signal[:, k], taps, mode="valid") for k in range(3)], 1)
+    ours = filter_increments(np.diff(signal, axis=0).astype(np.float64), increment_kernel(taps),
+                             half, 300 - half)
+    assert np.allclose(ours, direct, atol=1e-9)
+
+
+def test_a_constant_offset_or_linear_drift_is_removed():
+    taps = design_bandpass(3, 7, 60)
+    ramp = 5.0 + 0.7 * np.arange(200.0)  # many radians of drift
+    out = _filter_signal(ramp, taps)
+    assert np.abs(out).max() < 1e-6
+
+
+@pytest.mark.parametrize("phase", [0.0, 1.0, 2.5])
+def test_clip_ends_continue_a_steady_vibration(phase):
+    """Linear prediction continues a sinusoid past both ends: the first and last frames are filtered fully."""
+    fps = 60.0
+    taps = design_bandpass(3, 7, fps)
+    half = len(taps) // 2
+    t = np.arange(150) / fps
+    signal = 0.3 * t + np.sin(2 * np.pi * 5 * t + phase)  # a drift too
+    out = _filter_signal(signal, taps)
+    expected = frequency_response(taps, [5.0], fps)[0] * np.sin(2 * np.pi * 5 * t + phase)
+    assert np.abs(out[:half] - expected[:half]).max() < 0.03
+    assert np.abs(out[-half:] - expected[-half:]).max() < 0.03
+
+
+def test_noise_beyond_the_ends_fades_instead_of_growing():
+    rng = np.random.default_rng(7)
+    increments = rng.standard_normal((200, 50))
+    extended = extend_by_prediction(increments, 100, 100, window=56)
+    assert extended.shape == (400, 50)
+    assert np.abs(extended).max() < 2 * np.abs(increments).max()
+    assert np.array_equal(extended[100:300], increments)
+
+
+def test_short_clip_is_padded_by_repeated_reflection():
+    taps = design_bandpass(3, 7, 60)
+    out = _filter_signal(np.sin(np.arange(10.0)), taps)
+    assert out.shape == (10,) and np.isfinite(out).all()
+
+
+def test_any_split_of_the_range_gives_the_same_output():
+    rng = np.random.default_rng(5)
+    increments = rng.standard_normal((199, 4)).astype(np.float32)
+    kernel = increment_kernel(design_bandpass(3, 7, 60))
+    half = len(kernel) // 2
+    whole = filter_increments(increments, kernel, 0, 200, half, half)
+    first = filter_increments(increments[: 100 + half], kernel, 0, 100, half, 0)
+    second = filter_increments(increments[100 - half :], kernel, half, half + 100, 0, half)
+    assert np.allclose(np.concatenate([first, second]), whole, atol=1e-5)
