@@ -26,9 +26,10 @@ from .temporal import design_bandpass
 
 #: Default working-memory budget of one time block (one task), in bytes.
 BLOCK_BYTES = 1 * 2**30
-#: Working bytes per pixel per frame of a block (spectrum, one band's
-#: coefficients and their synthesis, the output accumulator, luminance).
-BYTES_PER_PIXEL_FRAME = 40
+#: Working bytes per pixel per frame of a block: the phase increments of all
+#: bands (~3.3 coefficients per pixel, float16 in large blocks), the phase
+#: shifts of the core frames, and the RGB frames in and out.
+BYTES_PER_PIXEL_FRAME = 16
 
 
 def check_band(alpha: float, low: float, high: float, fps: float, taps: int | None = None):

@@ -24,9 +24,13 @@ from .color import add_luma, luma
 from .pyramid import PyramidSpec, analyse, centred_spectrum, pyramid_filters, real_image, synthesise_into
 from .temporal import filter_increments, increment_kernel
 
-#: Bytes of one working strip of band coefficients (over all frames of the
-#: block); bounds the temporaries of the phase maths.
+#: Bytes of one working strip of a band's phase (over all frames of the
+#: block); bounds the temporaries of the temporal filter.
 STRIP_BYTES = 16 * 2**20
+#: Bytes of the per-batch temporaries of spatial analysis and synthesis.
+BATCH_BYTES = 64 * 2**20
+#: Keep the core frames' complex coefficients between passes up to this size.
+KEEP_BYTES = 512 * 2**20
 
 
 def phase_increments(coefficients):
@@ -46,15 +50,144 @@ def phase_increments(coefficients):
     return xp.angle(product).astype(xp.float32, copy=False)
 
 
-def magnify_luma_spectrum(spectrum, taps, alpha: float, spec: PyramidSpec, start: int, stop: int,
-                          pad_before: int = 0, pad_after: int = 0):
-    """Spectrum of the luminance change that magnifies frames ``[start, stop)``.
+def _batch_frames(height: int, width: int) -> int:
+    """Frames analysed together: enough for efficient batched FFTs, few enough
+    that the batch's temporaries (~40 bytes per pixel per frame) stay near
+    :data:`BATCH_BYTES`."""
+    return int(max(1, min(32, BATCH_BYTES // (40 * height * width))))
+
+
+def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None, dtype="float16"):
+    """Pass 1: every band's phase increments over a block of frames.
+
+    Frames are analysed in small batches, so no full-block spectrum is ever
+    held; the last coefficients of each batch carry over to the next.
 
     Parameters
     ----------
-    spectrum : complex64 array (T, H, W)
-        Centred 2-D FFT (:func:`daskmag.pyramid.centred_spectrum`) of every
-        frame's luminance in the block (halo included).
+    rgb : uint8 array (T, H, W, 3)
+    spec : PyramidSpec
+    keep : (start, stop), optional
+        Also return the complex coefficients of frames ``[start, stop)``.
+    dtype : str
+        Storage of the increments: ``"float16"`` keeps a 0.1 rad increment to
+        5e-5 rad and halves the block's largest store; ``"float32"`` spares
+        the conversions where memory allows.
+
+    Returns
+    -------
+    increments : list of arrays (T - 1, h_b, w_b)
+        One per band: ``angle(c[t + 1] conj(c[t]))``.
+    kept : list of complex64 arrays (stop - start, h_b, w_b) or None
+    """
+    xp = array_module(rgb)
+    n_frames, height, width, _ = rgb.shape
+    bands = pyramid_filters((height, width), spec).bands
+    increments = [xp.empty((n_frames - 1,) + band.shape, dtype=dtype) for band in bands]
+    kept = None
+    if keep is not None:
+        kept = [xp.empty((keep[1] - keep[0],) + band.shape, dtype=xp.complex64) for band in bands]
+    previous = [None] * len(bands)
+    batch = _batch_frames(height, width)
+    for t0 in range(0, n_frames, batch):
+        t1 = min(t0 + batch, n_frames)
+        spectrum = centred_spectrum(luma(rgb[t0:t1]))
+        for j, band in enumerate(bands):
+            coefficients = analyse(spectrum, band)
+            if previous[j] is not None:  # the step from the previous batch's last frame
+                increments[j][t0 - 1] = phase_increments(xp.stack([previous[j], coefficients[0]]))[0]
+            increments[j][t0 : t1 - 1] = phase_increments(coefficients)
+            previous[j] = coefficients[-1]
+            if kept is not None:
+                lo, hi = max(t0, keep[0]), min(t1, keep[1])
+                if lo < hi:
+                    kept[j][lo - keep[0] : hi - keep[0]] = coefficients[lo - t0 : hi - t0]
+    return increments, kept
+
+
+def fir_phase_shift(increments, taps, alpha: float, start: int, stop: int, pad_before: int = 0,
+                    pad_after: int = 0):
+    """Pass 2: the phase change ``alpha * bandpass(phase)`` at frames ``[start, stop)``.
+
+    Parameters
+    ----------
+    increments : float array (T - 1, h, w)
+        One band's phase increments (:func:`band_increments`).
+    taps : ndarray
+        Symmetric temporal FIR taps (odd length, zero DC gain).
+    start, stop, pad_before, pad_after
+        As :func:`daskmag.temporal.filter_increments`.
+
+    Returns
+    -------
+    array (stop - start, h, w), of the increments' dtype
+    """
+    xp = array_module(increments)
+    kernel = increment_kernel(taps)
+    n_frames, rows, cols = increments.shape
+    out = xp.empty((stop - start, rows, cols), dtype=increments.dtype)
+    strip = max(1, STRIP_BYTES // max(1, n_frames * cols * 4))
+    for r0 in range(0, rows, strip):
+        part = increments[:, r0 : r0 + strip].astype(xp.float32, copy=False)
+        filtered = filter_increments(part, kernel, start, stop, pad_before, pad_after)
+        filtered *= alpha
+        out[:, r0 : r0 + strip] = filtered
+    return out
+
+
+def rotate(coefficients, phase_shift):
+    """``c * (exp(i phase_shift) - 1)``: a band's change when its phase moves."""
+    xp = array_module(coefficients)
+    shift = phase_shift.astype(xp.float32, copy=False)
+    rotation = xp.empty(shift.shape, dtype=xp.complex64)
+    rotation.real = xp.cos(shift)
+    rotation.real -= 1
+    rotation.imag = xp.sin(shift)
+    rotation *= coefficients
+    return rotation
+
+
+def apply_phase_shifts(rgb, phase_shifts, spec: PyramidSpec, kept=None):
+    """Pass 3: shift every band's phase and add the resulting luminance change.
+
+    Parameters
+    ----------
+    rgb : uint8 array (T, H, W, 3)
+        The frames to change (the block's core).
+    phase_shifts : list of arrays (T, h_b, w_b)
+        Per band, the phase change of every coefficient.
+    kept : list of complex64 arrays (T, h_b, w_b), optional
+        The frames' coefficients, if pass 1 kept them; else recomputed.
+
+    Returns
+    -------
+    uint8 array (T, H, W, 3)
+    """
+    xp = array_module(rgb)
+    n_frames, height, width, _ = rgb.shape
+    bands = pyramid_filters((height, width), spec).bands
+    out = xp.empty_like(rgb)
+    batch = _batch_frames(height, width)
+    for t0 in range(0, n_frames, batch):
+        t1 = min(t0 + batch, n_frames)
+        spectrum = None if kept is not None else centred_spectrum(luma(rgb[t0:t1]))
+        change = xp.zeros((t1 - t0, height, width), dtype=xp.complex64)
+        for j, band in enumerate(bands):
+            coefficients = kept[j][t0:t1] if kept is not None else analyse(spectrum, band)
+            synthesise_into(change, rotate(coefficients, phase_shifts[j][t0:t1]), band)
+        out[t0:t1] = add_luma(rgb[t0:t1], real_image(change))
+    return out
+
+
+def magnify_block(rgb, taps, alpha: float, spec: PyramidSpec = PyramidSpec(), start: int = 0,
+                  stop: int | None = None, pad_before: int = 0, pad_after: int = 0,
+                  keep_bytes: int = KEEP_BYTES):
+    """Magnify motion in a block of RGB frames; return frames ``[start, stop)``.
+
+    Parameters
+    ----------
+    rgb : uint8 array (T, H, W, 3)
+        The block's frames, temporal halo included (NumPy or CuPy).
     taps : ndarray
         Symmetric temporal FIR taps (odd length, zero DC gain).
     alpha : float
@@ -62,57 +195,12 @@ def magnify_luma_spectrum(spectrum, taps, alpha: float, spec: PyramidSpec, start
     spec : PyramidSpec
     start, stop : int
         Frames of the block to produce; ``len(taps)//2`` frames on each side
-        must be present in ``spectrum`` or supplied by ``pad_before`` /
-        ``pad_after`` (odd reflection at the clip's ends).
-
-    Returns
-    -------
-    complex64 array (stop - start, H, W)
-        Centred spectrum of the luminance change (see
-        :func:`daskmag.pyramid.real_image`).
-    """
-    xp = array_module(spectrum)
-    n_frames, height, width = spectrum.shape
-    filters = pyramid_filters((height, width), spec)
-    kernel = increment_kernel(taps)
-    n_out = stop - start
-    change = xp.zeros((n_out, height, width), dtype=xp.complex64)
-    for band in filters.bands:
-        coefficients = analyse(spectrum, band)
-        modulated = _modulate(coefficients, kernel, alpha, start, stop, pad_before, pad_after)
-        del coefficients
-        synthesise_into(change, modulated, band)
-    return change
-
-
-def _modulate(coefficients, kernel, alpha, start, stop, pad_before, pad_after):
-    """``c * (exp(i alpha filtered_phase) - 1)`` for frames [start, stop), strip by strip."""
-    xp = array_module(coefficients)
-    n_frames, rows, cols = coefficients.shape
-    out = xp.empty((stop - start, rows, cols), dtype=xp.complex64)
-    strip = max(1, STRIP_BYTES // max(1, n_frames * cols * 8))
-    for r0 in range(0, rows, strip):
-        part = coefficients[:, r0 : r0 + strip]
-        filtered = filter_increments(phase_increments(part), kernel, start, stop, pad_before, pad_after)
-        filtered *= alpha
-        rotation = xp.empty(filtered.shape, dtype=xp.complex64)
-        rotation.real = xp.cos(filtered)
-        rotation.real -= 1
-        rotation.imag = xp.sin(filtered)
-        xp.multiply(part[start:stop], rotation, out=out[:, r0 : r0 + strip])
-    return out
-
-
-def magnify_block(rgb, taps, alpha: float, spec: PyramidSpec = PyramidSpec(), start: int = 0,
-                  stop: int | None = None, pad_before: int = 0, pad_after: int = 0):
-    """Magnify motion in a block of RGB frames; return frames ``[start, stop)``.
-
-    Parameters
-    ----------
-    rgb : uint8 array (T, H, W, 3)
-        The block's frames, temporal halo included (NumPy or CuPy).
-    taps, alpha, spec, start, stop, pad_before, pad_after
-        As :func:`magnify_luma_spectrum`.
+        must be present in ``rgb`` or supplied by ``pad_before`` /
+        ``pad_after`` (linear prediction at the clip's ends).
+    keep_bytes : int
+        Keep the core frames' coefficients from pass 1 when they fit in this
+        many bytes (saves recomputing them), else recompute them in pass 3;
+        store phase increments as float32 when they fit, else as float16.
 
     Returns
     -------
@@ -120,7 +208,13 @@ def magnify_block(rgb, taps, alpha: float, spec: PyramidSpec = PyramidSpec(), st
         Only the luminance (YIQ's Y) changes; colour (I, Q) passes through.
     """
     stop = rgb.shape[0] if stop is None else stop
-    spectrum = centred_spectrum(luma(rgb))
-    change = magnify_luma_spectrum(spectrum, taps, alpha, spec, start, stop, pad_before, pad_after)
-    del spectrum
-    return add_luma(rgb[start:stop], real_image(change))
+    height, width = rgb.shape[1:3]
+    coefficient_count = sum(band.weights.size for band in pyramid_filters((height, width), spec).bands)
+    keep = (start, stop) if (stop - start) * coefficient_count * 8 <= keep_bytes else None
+    dtype = "float32" if rgb.shape[0] * coefficient_count * 4 <= keep_bytes else "float16"
+    increments, kept = band_increments(rgb, spec, keep, dtype)
+    phase_shifts = []
+    for j in range(len(increments)):
+        phase_shifts.append(fir_phase_shift(increments[j], taps, alpha, start, stop, pad_before, pad_after))
+        increments[j] = None  # free as we go
+    return apply_phase_shifts(rgb[start:stop], phase_shifts, spec, kept)

@@ -87,6 +87,8 @@ def increment_kernel(taps) -> np.ndarray:
 
 #: Order of the autoregressive model that continues a signal past a clip's ends.
 PREDICTION_ORDER = 8
+#: Most samples it is fitted to (fewer when the filter is shorter).
+PREDICTION_WINDOW = 64
 
 
 def _burg(centred, order: int):
@@ -97,32 +99,37 @@ def _burg(centred, order: int):
     sinusoids well from short records (unlike Yule-Walker's biased estimate).
     """
     xp = array_module(centred)
-    forward, backward = centred[1:], centred[:-1]
-    a = xp.zeros((order,) + centred.shape[1:], dtype=centred.dtype)
-    tiny = xp.finfo(centred.dtype).tiny
+    columns = centred.reshape(centred.shape[0], -1)
+    forward, backward = columns[1:].copy(), columns[:-1].copy()
+    a = xp.zeros((order, columns.shape[1]), dtype=columns.dtype)
+    tiny = xp.finfo(columns.dtype).tiny
     for m in range(order):
-        numerator = -2.0 * (forward * backward).sum(axis=0)
-        denominator = (forward**2).sum(axis=0) + (backward**2).sum(axis=0) + tiny
-        k = numerator / denominator
+        numerator = -2.0 * xp.einsum("ij,ij->j", forward, backward)
+        denominator = xp.einsum("ij,ij->j", forward, forward) + xp.einsum("ij,ij->j", backward, backward)
+        k = numerator / (denominator + tiny)
         if m:
-            a[:m] = a[:m] + k * a[m - 1 :: -1]
+            a[:m] += k * a[m - 1 :: -1]
         a[m] = k
-        forward, backward = (forward + k * backward)[1:], (backward + k * forward)[:-1]
-    return a
+        new_forward = forward[1:] + k * backward[1:]
+        backward = backward[:-1] + k * forward[:-1]
+        forward = new_forward
+    return a.reshape((order,) + centred.shape[1:])
 
 
 def _forecast(series, steps: int, order: int, window: int):
     """``steps`` samples after ``series`` (n, ...) from an AR(order) fit per column
     to its last ``window`` samples."""
     xp = array_module(series)
-    window = series[-window:].astype(xp.float64)
+    window = series[-window:].astype(xp.float32)
     mean = window.mean(axis=0)
     centred = window - mean
     a = _burg(centred, order)
     history = [centred[-1 - j] for j in range(order)]  # newest first
     out = xp.empty((steps,) + series.shape[1:], dtype=series.dtype)
     for step in range(steps):
-        value = -sum(a[j] * history[j] for j in range(order))
+        value = -a[0] * history[0]
+        for j in range(1, order):
+            value -= a[j] * history[j]
         out[step] = value + mean
         history = [value] + history[:-1]
     return out
@@ -179,8 +186,9 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     xp, fft = array_module(increments), fft_module(increments)
     half = len(kernel) // 2
     if pad_before or pad_after:
-        # fit on one filter length of samples: the same in any time block
-        increments = extend_by_prediction(increments, pad_before, pad_after, window=len(kernel))
+        # fit on (at most) one filter length of samples: the same in any time block
+        window = min(len(kernel), PREDICTION_WINDOW)
+        increments = extend_by_prediction(increments, pad_before, pad_after, window=window)
     first = start + pad_before - half
     last = stop + pad_before + half - 1
     if first < 0 or last > increments.shape[0]:
