@@ -10,7 +10,8 @@ any length, on a laptop or a cluster.  Everything is lazy until written::
 """
 
 from .errors import UserError
-from .io import Video, VideoInfo, ingest, open_video, probe, write_video
+from .io import Video, VideoInfo, open_video, probe
+from .write import ingest, write_video
 from .magnify import magnify_motion, pyramid_bands
 from .pyramid import PyramidSpec
 from .run import magnify_file

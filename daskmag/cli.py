@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     mag.add_argument("--time-chunk", type=_positive_int, default=None,
                      help="frames per time block (default: sized to ~1 GiB of working memory)")
     mag.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    mag.add_argument("--restart", action="store_true",
+                     help="discard the finished blocks of an interrupted run instead of resuming it")
     mag.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
 
     ing = sub.add_parser("ingest", help="decode a video into a chunked Zarr store")
@@ -137,7 +139,7 @@ def _magnify(args) -> int:
         source, args.output, alpha=10.0 if args.alpha is None else args.alpha, low=args.low,
         high=args.high, fps=args.fps, taps=args.taps, max_frames=args.max_frames,
         workers=args.workers, scheduler=args.scheduler, crf=args.crf, time_chunk=args.time_chunk,
-        overwrite=args.overwrite, progress=not args.no_progress,
+        overwrite=args.overwrite, restart=args.restart, progress=not args.no_progress,
     )
     print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
           f"{_rate(result.fps)} fps", file=sys.stderr)
@@ -151,7 +153,8 @@ def _rate(fps) -> str:
 
 def _ingest(args) -> int:
     from .cluster import dask_client
-    from .io import check_output, ingest, open_video
+    from .io import open_video
+    from .write import check_output, ingest
     from .run import _progress_bar
 
     video = open_video(args.input)

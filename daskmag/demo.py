@@ -29,7 +29,8 @@ def run_demo(folder: Path, workers: int | None = None, overwrite: bool = False, 
 
     Returns the measured motion gains at the in-band and out-of-band frequencies.
     """
-    from .io import check_output, open_video
+    from .io import open_video
+    from .write import check_output, write_array
     from .measure import motion_gain
     from .run import magnify_file
     from .synthetic import translating_clip
@@ -68,15 +69,3 @@ def run_demo(folder: Path, workers: int | None = None, overwrite: bool = False, 
         print(f"wrote {path}", file=sys.stderr)
     return gains
 
-
-def write_array(frames, path, fps, crf: int = 17):
-    """Encode an in-memory clip (T, H, W, 3) uint8, replacing ``path``."""
-    from .io import VideoWriter
-
-    writer = VideoWriter(path, fps, frames.shape[1], frames.shape[2], crf=crf)
-    try:
-        writer.write(frames)
-    except BaseException:
-        writer.abort()
-        raise
-    writer.close()

@@ -28,11 +28,15 @@ def _progress_bar(total: int, show: bool):
     return tqdm(total=total, unit="frame", disable=not show, file=sys.stderr, dynamic_ncols=True)
 
 
+def _say_resuming(done: int, total: int):
+    print(f"resuming an interrupted run: {done} of {total} blocks are already done", file=sys.stderr)
+
+
 def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: float | None = None,
                  taps: int | None = None, max_frames: int | None = None, workers: int | None = None,
                  scheduler: str | None = None, crf: int = 17, time_chunk: int | None = None,
-                 overwrite: bool = False, progress: bool = True, quiet: bool = False,
-                 client=None) -> MagnifyResult:
+                 overwrite: bool = False, restart: bool = False, progress: bool = True,
+                 quiet: bool = False, client=None) -> MagnifyResult:
     """Magnify motion in a video file (or ingested store) and write the result.
 
     Every check on the input, the options and the output runs before any work
@@ -49,11 +53,16 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
         Process only the first frames.
     workers, scheduler
         Local worker processes, or the address of a running scheduler.
+    restart : bool
+        Discard the finished blocks of an interrupted run of the same output
+        instead of resuming it (by default a re-run computes only the blocks
+        that are missing).
     client : distributed.Client, optional
         Use this client instead of starting a cluster.
     """
     from .cluster import dask_client, worker_threads
-    from .io import check_output, open_video, probe, write_video
+    from .io import open_video, probe
+    from .write import check_output, write_video
     from .magnify import check_band, magnify_motion
 
     if max_frames is not None and max_frames < 1:
@@ -71,7 +80,7 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
                                 min_blocks=worker_threads(client))
         with _progress_bar(frames.shape[0], progress) as bar:
             write_video(frames, output, info.fps, crf=crf, overwrite=overwrite, client=client,
-                        progress=bar.update)
+                        progress=bar.update, restart=restart, on_resume=_say_resuming)
         return MagnifyResult(output, frames.shape[0], info.width, info.height, info.fps)
 
     if client is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from daskmag.demo import write_array
+from daskmag.write import write_array
 from daskmag.synthetic import translating_clip
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
