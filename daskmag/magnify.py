@@ -152,7 +152,7 @@ def magnify_motion(video, alpha: float, low: float, high: float, fps=None, *, ta
         chunks=frames.chunks,
         dtype=np.uint8,
         meta=np.empty((0, 0, 0, 0), dtype=np.uint8),
-        name="magnify-motion",
+        token="magnify-motion",
     )
 
 

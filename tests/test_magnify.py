@@ -105,3 +105,13 @@ def test_pyramid_bands_are_lazy_dask_arrays_that_match_the_kernel(texture_clip):
     assert array.shape[1:] == band.shape
     expected = decompose(luma(texture_clip[:20]))["bands"][3]
     assert np.allclose(array.compute(scheduler="sync"), expected, atol=1e-5)
+
+
+def test_different_settings_make_different_tasks(texture_clip):
+    """Keys hash the settings: two magnifications in one graph never share results."""
+    frames = da.from_array(texture_clip, chunks=(60, -1, -1, -1))
+    strong = magnify_motion(frames, 10, *BAND, FPS)
+    none = magnify_motion(frames, 0, *BAND, FPS)
+    assert strong.name != none.name
+    a, b = dask.compute(strong, none, scheduler="sync")
+    assert np.array_equal(b, texture_clip) and not np.array_equal(a, texture_clip)
