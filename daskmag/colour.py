@@ -292,8 +292,12 @@ def magnify_colour(video, alpha: float, low: float, high: float, fps=None, *, le
     frames, fps = _as_frames(video, fps)
     fps = float(fps)
     check_band(alpha, low, high, fps, taps)
-    _check_colour_settings(frames, level, chroma_attenuation)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise UserError(f"expected (frames, height, width, 3) RGB video, got shape {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise UserError(f"expected uint8 frames, got {frames.dtype}")
     n_frames, height, width, _ = frames.shape
+    check_colour(level, chroma_attenuation, height, width)
     band_taps = design_bandpass(low, high, fps, taps)
     halo = len(band_taps) // 2
     chunks = plan_time_chunks(n_frames, height * width, halo, time_chunk=time_chunk,
@@ -319,14 +323,12 @@ def magnify_colour(video, alpha: float, low: float, high: float, fps=None, *, le
                          token="colour-magnify")
 
 
-def _check_colour_settings(frames, level, chroma_attenuation):
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise UserError(f"expected (frames, height, width, 3) RGB video, got shape {frames.shape}")
-    if frames.dtype != np.uint8:
-        raise UserError(f"expected uint8 frames, got {frames.dtype}")
+def check_colour(level: int, chroma_attenuation: float, height: int, width: int):
+    """Raise :class:`UserError` with a one-line reason if the colour settings
+    are unusable for frames of ``width`` x ``height`` (callable before any
+    frame is read, e.g. with :func:`daskmag.probe`'s size)."""
     if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 0:
         raise UserError(f"the pyramid level must be a whole number from 0, got {level!r}")
-    height, width = frames.shape[1:3]
     if min(height, width) <= 2**level:
         raise UserError(
             f"frames of {width}x{height} are too small for pyramid level {level} "

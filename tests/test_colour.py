@@ -18,6 +18,7 @@ from daskmag.colour import (
     add_expanded,
     bandpass_change,
     channel_gains,
+    check_colour,
     expand_matrix,
     level_sizes,
     magnify_colour,
@@ -182,6 +183,13 @@ def test_bad_arguments(kwargs, message):
     settings = {"alpha": ALPHA, "low": BAND[0], "high": BAND[1], "fps": FPS} | kwargs
     with pytest.raises(UserError, match=message):
         magnify_colour(clip, **settings)
+
+
+def test_colour_settings_are_checked_from_the_size_alone():
+    check_colour(4, 1.0, 1080, 1920)
+    check_colour(0, 0.0, 2, 2)
+    with pytest.raises(UserError, match="1920x16 are too small for pyramid level 4"):
+        check_colour(4, 1.0, 16, 1920)
 
 
 @pytest.mark.parametrize(
