@@ -1,14 +1,15 @@
-"""Measure motion in a clip: sub-pixel global shifts and sinusoid amplitudes.
+"""Measure a clip: sub-pixel global shifts, sinusoid amplitudes, colour change.
 
-Used by the tests to check amplification against a known motion, and by
-users to check what a setting did (e.g. the gain at their frequency).
+Used by the tests to check amplification against a known motion or colour
+change, and by users to check what a setting did (e.g. the gain at their
+frequency).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .color import luma
+from .color import RGB_TO_YIQ, luma
 
 
 def global_shifts(frames, reference: int = 0, max_frequency: float = 0.15) -> np.ndarray:
@@ -83,3 +84,34 @@ def pairwise_shifts(before, after, max_frequency: float = 0.15) -> np.ndarray:
     """
     before, after = np.asarray(before), np.asarray(after)
     return np.stack([global_shifts(np.stack([b, a]), 0, max_frequency)[1] for b, a in zip(before, after)])
+
+
+def mean_colour(frames, region=(slice(None), slice(None))) -> np.ndarray:
+    """Mean colour of ``region`` (a pair of slices: rows, columns) of every frame.
+
+    Returns
+    -------
+    ndarray (T, 3)
+        Y, I, Q in grey levels (Y in [0, 255]).
+    """
+    frames = np.asarray(frames)[(slice(None),) + tuple(region)]
+    return frames.astype(float).mean(axis=(1, 2)) @ RGB_TO_YIQ.T
+
+
+def colour_gains(before, after, frequencies, fps: float, region=(slice(None), slice(None)),
+                 trim: int = 0) -> np.ndarray:
+    """Ratio of the colour oscillations at ``frequencies`` between two clips.
+
+    The mean colour of ``region`` (see :func:`mean_colour`) is fitted with
+    sinusoids (:func:`sinusoid_amplitudes`), channel by channel; ``trim``
+    frames are left out at both ends.
+
+    Returns
+    -------
+    ndarray (3, len(frequencies))
+        Gains of Y, I and Q (rows) at each frequency (columns).
+    """
+    sl = slice(trim, -trim if trim else None)
+    a, b = mean_colour(before, region)[sl], mean_colour(after, region)[sl]
+    return np.stack([sinusoid_amplitudes(b[:, c], frequencies, fps) / sinusoid_amplitudes(a[:, c], frequencies, fps)
+                     for c in range(3)])

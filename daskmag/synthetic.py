@@ -89,3 +89,45 @@ def translating_clip(n_frames: int = 120, height: int = 128, width: int = 128, f
             frame = frame + rng.normal(0.0, noise, frame.shape)
         frames[i] = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
     return frames
+
+
+#: RGB (grey levels) of the skin patch of :func:`pulsing_clip`.
+SKIN = (200.0, 150.0, 130.0)
+#: RGB direction of :func:`pulsing_clip`'s colour change (green largest, as
+#: blood absorbs green most); Y, I and Q all change along it.
+PULSE_DIRECTION = (-0.5, 1.0, 0.2)
+
+
+def pulsing_clip(n_frames: int = 240, height: int = 160, width: int = 160, fps: float = 30.0,
+                 components=((0.5, 1.4),), patch: int | None = 96, seed: int = 0) -> np.ndarray:
+    """A static clip (T, H, W, 3) uint8 whose colour changes by a known, tiny amount.
+
+    Parameters
+    ----------
+    components : sequence of (amplitude, frequency_hz)
+        The colour moves along :data:`PULSE_DIRECTION` by
+        ``sum(amplitude * sin(2 pi f t))`` grey levels of green (the largest
+        component); a pulse of 84 bpm is 1.4 Hz.
+    patch : int or None
+        Side of a centred square of :data:`SKIN` colour, with a faint texture
+        of a few grey levels, on a :func:`texture` background; only the patch
+        changes colour.  None: no patch, the whole textured frame changes.
+        The texture also dithers the rounding to uint8, so a region's mean
+        colour follows the sub-grey-level change linearly.
+
+    Returns
+    -------
+    uint8 array (n_frames, height, width, 3)
+    """
+    image = texture(height, width, seed) * 255.0
+    mask = np.ones((height, width, 1))
+    if patch is not None:
+        top, left = (height - patch) // 2, (width - patch) // 2
+        mask[:] = 0.0
+        mask[top : top + patch, left : left + patch] = 1.0
+        # the texture has a standard deviation of about 0.12: 4 grey levels here
+        skin = np.asarray(SKIN) + 4.0 * (texture(height, width, seed + 7) - 0.5) / 0.12
+        image = image * (1.0 - mask) + skin * mask
+    change = motion(n_frames, fps, components)[:, None, None, None] * np.asarray(PULSE_DIRECTION)
+    frames = image[None] + mask[None] * change
+    return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
