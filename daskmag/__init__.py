@@ -12,6 +12,7 @@ any length, on a laptop or a cluster.  Everything is lazy until written::
 from .errors import UserError
 from .io import Video, VideoInfo, open_video, probe
 from .write import ingest, write_video
+from .colour import magnify_colour
 from .magnify import magnify_motion, pyramid_bands
 from .pyramid import PyramidSpec
 from .run import magnify_file
@@ -24,6 +25,7 @@ __all__ = [
     "Video",
     "VideoInfo",
     "ingest",
+    "magnify_colour",
     "magnify_file",
     "magnify_motion",
     "open_video",

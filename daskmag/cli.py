@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     mag.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
     mag.add_argument("--accel", "-acc", choices=["cpu", "cuda"], default="cpu",
                      help="compute on the CPU (default) or a CUDA GPU")
+    mag.add_argument("--mode", choices=["motion", "color", "colour"], default="motion",
+                     help="motion: phase-based motion magnification (Wadhwa 2013, default); "
+                          "color: linear colour magnification (Wu 2012), e.g. a pulse")
+    mag.add_argument("--level", type=_positive_int, default=None,
+                     help="color mode: Gaussian pyramid level of the spatial low-pass (default 4)")
+    mag.add_argument("--chroma-attenuation", dest="chroma_attenuation", type=_number, default=None,
+                     help="color mode: factor on the I/Q (chroma) amplification (default 1; 0 = luminance only)")
     mag.add_argument("--crf", type=_positive_int, default=17,
                      help="H.264 quality for .mp4/.mov, lower is better (default 17, visually lossless)")
     mag.add_argument("--time-chunk", type=_positive_int, default=None,
@@ -135,11 +142,16 @@ def _magnify(args) -> int:
         raise UserError("CUDA acceleration is not available yet in this version; use --accel cpu")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
+    colour = args.mode in ("color", "colour")
+    if not colour and (args.level is not None or args.chroma_attenuation is not None):
+        raise UserError("--level and --chroma-attenuation apply to --mode color only")
     result = magnify_file(
         source, args.output, alpha=10.0 if args.alpha is None else args.alpha, low=args.low,
         high=args.high, fps=args.fps, taps=args.taps, max_frames=args.max_frames,
         workers=args.workers, scheduler=args.scheduler, crf=args.crf, time_chunk=args.time_chunk,
         overwrite=args.overwrite, restart=args.restart, progress=not args.no_progress,
+        mode="colour" if colour else "motion", level=4 if args.level is None else args.level,
+        chroma_attenuation=1.0 if args.chroma_attenuation is None else args.chroma_attenuation,
     )
     print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
           f"{_rate(result.fps)} fps", file=sys.stderr)

@@ -36,7 +36,8 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
                  taps: int | None = None, max_frames: int | None = None, workers: int | None = None,
                  scheduler: str | None = None, crf: int = 17, time_chunk: int | None = None,
                  overwrite: bool = False, restart: bool = False, progress: bool = True,
-                 quiet: bool = False, client=None) -> MagnifyResult:
+                 quiet: bool = False, client=None, mode: str = "motion", level: int = 4,
+                 chroma_attenuation: float = 1.0) -> MagnifyResult:
     """Magnify motion in a video file (or ingested store) and write the result.
 
     Every check on the input, the options and the output runs before any work
@@ -53,6 +54,10 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
         Process only the first frames.
     workers, scheduler
         Local worker processes, or the address of a running scheduler.
+    mode : {"motion", "colour"}
+        Phase-based motion magnification, or linear colour magnification
+        (:func:`daskmag.colour.magnify_colour`, with ``level`` and
+        ``chroma_attenuation``).
     restart : bool
         Discard the finished blocks of an interrupted run of the same output
         instead of resuming it (by default a re-run computes only the blocks
@@ -73,11 +78,22 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
         raise UserError("the output would overwrite the input")
     rate = float(info.fps) if fps is None or fps == -1 else float(fps)
     check_band(alpha, low, high, rate, taps)
+    if mode not in ("motion", "colour"):
+        raise UserError(f"unknown mode {mode!r}: use motion or colour")
+    if mode == "colour":
+        from .colour import check_colour, magnify_colour
+
+        check_colour(level, chroma_attenuation, info.height, info.width)
 
     def run(client):
         video = open_video(source, max_frames=max_frames)
-        frames = magnify_motion(video, alpha, low, high, rate, taps=taps, time_chunk=time_chunk,
-                                min_blocks=worker_threads(client))
+        if mode == "colour":
+            frames = magnify_colour(video, alpha, low, high, rate, level=level,
+                                    chroma_attenuation=chroma_attenuation, taps=taps,
+                                    time_chunk=time_chunk, min_blocks=worker_threads(client))
+        else:
+            frames = magnify_motion(video, alpha, low, high, rate, taps=taps, time_chunk=time_chunk,
+                                    min_blocks=worker_threads(client))
         with _progress_bar(frames.shape[0], progress) as bar:
             write_video(frames, output, info.fps, crf=crf, overwrite=overwrite, client=client,
                         progress=bar.update, restart=restart, on_resume=_say_resuming)

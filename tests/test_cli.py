@@ -205,3 +205,26 @@ def test_demo_writes_its_files_and_reports_the_gain(tmp_path):
     gain = float(line.split(":")[1].split("x")[0])
     assert gain > 1 + 0.85 * 20
     assert_user_error(daskmag("demo", "-o", tmp_path / "demo"), "exists")
+
+
+def test_colour_mode_amplifies_a_pulse(tmp_path):
+    from daskmag.measure import colour_gains
+    from daskmag.synthetic import pulsing_clip
+    from daskmag.write import write_array
+
+    clip = pulsing_clip(120, 96, 96, 30.0, ((0.5, 1.4),), patch=64)
+    source = tmp_path / "pulse.mkv"
+    write_array(clip, source, 30)
+    out = tmp_path / "out.mkv"
+    result = daskmag("magnify", source, "-o", out, "--mode", "color", "--level", 3, "--alpha", 30,
+                     "--low", 0.8, "--high", 2.0)
+    assert result.returncode == 0, result.stderr
+    region = (slice(32, 64), slice(32, 64))
+    gains = colour_gains(clip, open_video(out).frames.compute(), [1.4], 30.0, region)
+    assert gains[0, 0] == pytest.approx(31, rel=0.1)  # Y at the pulse frequency
+
+
+def test_colour_options_need_colour_mode(tmp_path, clip_file):
+    result = daskmag("magnify", clip_file, "-o", tmp_path / "o.mkv", "-a", 10, "--low", BAND[0],
+                     "--high", BAND[1], "--level", 3)
+    assert_user_error(result, "--mode color")
