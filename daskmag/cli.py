@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="color mode: factor on the I/Q (chroma) amplification (default 1; 0 = luminance only)")
     mag.add_argument("--crf", type=_positive_int, default=17,
                      help="H.264 quality for .mp4/.mov, lower is better (default 17, visually lossless)")
+    mag.add_argument("--tile", type=_positive_int, default=None,
+                     help="process frames in square tiles of N pixels with a 64-pixel halo "
+                          "(default: 512 for frames above 1024x1024 pixels; 0: whole frames)")
     mag.add_argument("--time-chunk", type=_positive_int, default=None,
                      help="frames per time block (default: sized to ~1 GiB of working memory)")
     mag.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -152,6 +155,7 @@ def _magnify(args) -> int:
         overwrite=args.overwrite, restart=args.restart, progress=not args.no_progress,
         mode="colour" if colour else "motion", level=4 if args.level is None else args.level,
         chroma_attenuation=1.0 if args.chroma_attenuation is None else args.chroma_attenuation,
+        tile=args.tile,
     )
     print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
           f"{_rate(result.fps)} fps", file=sys.stderr)

@@ -11,6 +11,7 @@ columns, so memory depends on the block size, never on the video's length.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from fractions import Fraction
 
 import dask
@@ -24,8 +25,17 @@ from .phase import magnify_block
 from .pyramid import PyramidSpec, decompose, pyramid_filters
 from .temporal import design_bandpass
 
+#: Default spatial halo of a tile, in pixels.
+TILE_MARGIN = 64
+#: Default tile size: frames with more pixels than a 1024 x 1024 frame are
+#: tiled (``daskmag magnify --tile``).
+AUTO_TILE = 512
+AUTO_TILE_PIXELS = 1024 * 1024
 #: Default working-memory budget of one time block (one task), in bytes.
 BLOCK_BYTES = 1 * 2**30
+#: A block's own frames, in halos (see :func:`plan_time_chunks`).
+HALOS_PER_BLOCK = 8
+MIN_BLOCK_FRAMES = 64
 #: Working bytes per pixel per frame of a block: the phase increments of all
 #: bands (~3.3 coefficients per pixel, float16 in large blocks), the phase
 #: shifts of the core frames, and the RGB frames in and out.
@@ -59,14 +69,18 @@ def plan_time_chunks(n_frames: int, frame_pixels: int, halo: int, *, time_chunk:
                      min_blocks: int = 1, block_bytes: int = BLOCK_BYTES) -> tuple[int, ...]:
     """Frames per time block.
 
-    By default each block (with its two halos) fits ``block_bytes``, holds at
-    least ``halo`` frames (so that only direct neighbours overlap) and the
-    video is split into at least ``min_blocks`` blocks when it is short.  A
-    trailing block shorter than the halo joins the one before it.
+    By default a block holds ``HALOS_PER_BLOCK`` halos' worth of frames (so
+    the halos add at most a quarter to the work) unless that would exceed
+    ``block_bytes``; it never holds fewer than ``halo`` frames (so that only
+    direct neighbours overlap), and a short video is split into at least
+    ``min_blocks`` blocks.  The size does not depend on the video's length
+    (beyond that split), so neither does memory.  A trailing block shorter
+    than the halo joins the one before it.
     """
     if time_chunk is None:
         fit = block_bytes // max(1, BYTES_PER_PIXEL_FRAME * frame_pixels) - 2 * halo
-        time_chunk = min(max(fit, halo, 8), max(1, math.ceil(n_frames / max(1, min_blocks))))
+        enough = max(HALOS_PER_BLOCK * halo, MIN_BLOCK_FRAMES)
+        time_chunk = min(max(min(fit, enough), halo, 8), max(1, math.ceil(n_frames / max(1, min_blocks))))
     time_chunk = max(int(time_chunk), halo, 1)
     chunks = [time_chunk] * (n_frames // time_chunk)
     remainder = n_frames - sum(chunks)
@@ -90,7 +104,8 @@ def _as_frames(video, fps):
 
 def magnify_motion(video, alpha: float, low: float, high: float, fps=None, *, taps: int | None = None,
                    pyramid: PyramidSpec | None = None, time_chunk: int | None = None,
-                   min_blocks: int = 1, block_bytes: int = BLOCK_BYTES) -> da.Array:
+                   min_blocks: int = 1, block_bytes: int = BLOCK_BYTES, tile: int | None = None,
+                   tile_margin: int = TILE_MARGIN) -> da.Array:
     """Phase-based motion magnification, lazily.
 
     Parameters
@@ -113,6 +128,16 @@ def magnify_motion(video, alpha: float, low: float, high: float, fps=None, *, ta
         Frames per block (default: from ``block_bytes``).
     min_blocks : int
         Split short videos into at least this many blocks (for parallelism).
+    tile : int, optional
+        Process frames larger than ``tile`` pixels (either side) in square
+        spatial tiles of this size, each with a ``tile_margin`` pixel halo
+        taken periodically across the frame's edges as the whole-frame FFT
+        does, so 4K and 8K footage runs in bounded worker memory.  The
+        pyramid has as many levels as a tile with its margins allows (at most
+        the whole frame's).  Tiled and whole-frame results agree to one grey
+        level (tested).
+    tile_margin : int
+        Spatial halo of each tile, in pixels.
 
     Returns
     -------
@@ -121,9 +146,9 @@ def magnify_motion(video, alpha: float, low: float, high: float, fps=None, *, ta
 
     Notes
     -----
-    At the clip's ends the phase signal is continued by odd reflection (as
-    :func:`scipy.signal.filtfilt` pads), so the first and last frames are
-    magnified like the others and every input frame is in the output.
+    At the clip's ends the phase is continued by linear prediction
+    (:func:`daskmag.temporal.extend_by_prediction`), so the first and last
+    frames are magnified like the others and every input frame is output.
     """
     frames, fps = _as_frames(video, fps)
     fps = float(fps)
@@ -138,17 +163,27 @@ def magnify_motion(video, alpha: float, low: float, high: float, fps=None, *, ta
         raise UserError(f"frames of {width}x{height} are too small for a pyramid (need 16x16)")
     band_taps = design_bandpass(low, high, fps, taps)
     halo = len(band_taps) // 2
-    chunks = plan_time_chunks(n_frames, height * width, halo, time_chunk=time_chunk,
+    rows, cols = _spatial_chunks(height, tile, tile_margin), _spatial_chunks(width, tile, tile_margin)
+    margin = tile_margin if len(rows) > 1 or len(cols) > 1 else 0
+    if margin:
+        # a tile holds as many levels as its extended size allows (at most the frame's)
+        extended_tile = (min(rows) + 2 * margin, min(cols) + 2 * margin)
+        spec = replace(spec, levels=min(spec.n_levels((height, width)), spec.n_levels(extended_tile)))
+    tile_pixels = (max(rows) + 2 * margin) * (max(cols) + 2 * margin)
+    chunks = plan_time_chunks(n_frames, tile_pixels, halo, time_chunk=time_chunk,
                               min_blocks=min_blocks, block_bytes=block_bytes)
-    frames = frames.rechunk((chunks, height, width, 3))
-    depth = {0: halo if len(chunks) > 1 else 0, 1: 0, 2: 0, 3: 0}
-    extended = da.overlap.overlap(frames, depth=depth, boundary="none")
+    frames = frames.rechunk((chunks, rows, cols, 3))
+    depth = {0: halo if len(chunks) > 1 else 0, 1: margin if len(rows) > 1 else 0,
+             2: margin if len(cols) > 1 else 0, 3: 0}
+    boundary = {0: "none", 1: "periodic", 2: "periodic", 3: "none"}
+    extended = da.overlap.overlap(frames, depth=depth, boundary=boundary)
     return extended.map_blocks(
         _magnify_chunk,
         taps=band_taps.astype(np.float32),
         alpha=float(alpha),
         spec=spec,
         halo=halo,
+        margins=(depth[1], depth[2]),
         chunks=frames.chunks,
         dtype=np.uint8,
         meta=np.empty((0, 0, 0, 0), dtype=np.uint8),
@@ -156,16 +191,41 @@ def magnify_motion(video, alpha: float, low: float, high: float, fps=None, *, ta
     )
 
 
-def _magnify_chunk(block, taps, alpha, spec, halo, block_info=None):
+def _magnify_chunk(block, taps, alpha, spec, halo, margins=(0, 0), block_info=None):
     index = block_info[None]["chunk-location"][0]
     count = block_info[None]["num-chunks"][0]
     first, last = index == 0, index == count - 1
     start = 0 if first else halo
     stop = block.shape[0] - (0 if last else halo)
-    return magnify_block(
+    out = magnify_block(
         block, taps, alpha, spec, start, stop,
         pad_before=halo if first else 0, pad_after=halo if last else 0,
     )
+    dy, dx = margins
+    return out[:, dy : out.shape[1] - dy, dx : out.shape[2] - dx]
+
+
+def auto_tile(height: int, width: int, tile: int | None = None) -> int | None:
+    """The tile size to use: ``tile`` if given (0 means whole frames), else
+    :data:`AUTO_TILE` for frames larger than :data:`AUTO_TILE_PIXELS`."""
+    if tile is not None:
+        return int(tile) or None
+    return AUTO_TILE if height * width > AUTO_TILE_PIXELS else None
+
+
+def _spatial_chunks(size: int, tile: int | None, margin: int) -> tuple[int, ...]:
+    """Tile sizes along one axis; a last tile smaller than the margin joins the one before."""
+    if not tile or size <= tile:
+        return (size,)
+    tile = max(int(tile), margin)
+    chunks = [tile] * (size // tile)
+    remainder = size - sum(chunks)
+    if remainder:
+        if remainder < margin:
+            chunks[-1] += remainder
+        else:
+            chunks.append(remainder)
+    return tuple(chunks)
 
 
 def pyramid_bands(video, pyramid: PyramidSpec | None = None):

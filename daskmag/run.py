@@ -37,7 +37,7 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
                  scheduler: str | None = None, crf: int = 17, time_chunk: int | None = None,
                  overwrite: bool = False, restart: bool = False, progress: bool = True,
                  quiet: bool = False, client=None, mode: str = "motion", level: int = 4,
-                 chroma_attenuation: float = 1.0) -> MagnifyResult:
+                 chroma_attenuation: float = 1.0, tile: int | None = None) -> MagnifyResult:
     """Magnify motion in a video file (or ingested store) and write the result.
 
     Every check on the input, the options and the output runs before any work
@@ -58,6 +58,9 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
         Phase-based motion magnification, or linear colour magnification
         (:func:`daskmag.colour.magnify_colour`, with ``level`` and
         ``chroma_attenuation``).
+    tile : int, optional
+        Spatial tile size in pixels (0: whole frames; default: 512 for frames
+        of more than 1024 x 1024 pixels, see :func:`daskmag.magnify.auto_tile`).
     restart : bool
         Discard the finished blocks of an interrupted run of the same output
         instead of resuming it (by default a re-run computes only the blocks
@@ -68,7 +71,7 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
     from .cluster import dask_client, worker_threads
     from .io import open_video, probe
     from .write import check_output, write_video
-    from .magnify import check_band, magnify_motion
+    from .magnify import auto_tile, check_band, magnify_motion
 
     if max_frames is not None and max_frames < 1:
         raise UserError(f"--max-frames must be at least 1, got {max_frames}")
@@ -93,7 +96,8 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
                                     time_chunk=time_chunk, min_blocks=worker_threads(client))
         else:
             frames = magnify_motion(video, alpha, low, high, rate, taps=taps, time_chunk=time_chunk,
-                                    min_blocks=worker_threads(client))
+                                    min_blocks=worker_threads(client),
+                                    tile=auto_tile(info.height, info.width, tile))
         with _progress_bar(frames.shape[0], progress) as bar:
             write_video(frames, output, info.fps, crf=crf, overwrite=overwrite, client=client,
                         progress=bar.update, restart=restart, on_resume=_say_resuming)

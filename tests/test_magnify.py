@@ -60,6 +60,11 @@ def test_plan_time_chunks(n, halo, chunk, expected):
     assert chunks == expected and sum(chunks) == n
 
 
+def test_block_size_does_not_grow_with_the_video():
+    assert plan_time_chunks(1500, 128 * 128, 28)[0] == plan_time_chunks(6000, 128 * 128, 28)[0] == 8 * 28
+    assert plan_time_chunks(100_000, 640 * 640, 28, block_bytes=2**30)[0] == 8 * 28
+
+
 def test_blocks_fit_the_memory_budget():
     chunks = plan_time_chunks(100_000, 1920 * 1080, 27, block_bytes=2**30)
     assert len(set(chunks[:-1])) == 1
@@ -115,3 +120,25 @@ def test_different_settings_make_different_tasks(texture_clip):
     assert strong.name != none.name
     a, b = dask.compute(strong, none, scheduler="sync")
     assert np.array_equal(b, texture_clip) and not np.array_equal(a, texture_clip)
+
+
+def test_tiled_and_whole_frame_outputs_agree():
+    from daskmag.synthetic import translating_clip
+
+    clip = translating_clip(60, 256, 384, FPS, ((0.1, 5.0),), seed=5)
+    whole = magnify_motion(clip, 10, *BAND, FPS).compute(scheduler="threads")
+    tiled = magnify_motion(clip, 10, *BAND, FPS, tile=128, tile_margin=64)
+    assert tiled.chunks[1:3] == ((128, 128), (128, 128, 128))
+    difference = np.abs(tiled.compute(scheduler="threads").astype(int) - whole)
+    assert np.percentile(difference, 99.9) <= 1
+    assert np.abs(whole.astype(int) - clip).max() > 10  # it did magnify
+
+
+def test_tiles_bound_the_block_size():
+    from daskmag.magnify import auto_tile
+
+    assert auto_tile(1080, 1920) == 512 and auto_tile(192, 432) is None and auto_tile(1080, 1920, 0) is None
+    frames = da.zeros((600, 1080, 1920, 3), dtype=np.uint8, chunks=(10, -1, -1, -1))
+    out = magnify_motion(frames, 10, *BAND, FPS, tile=512)
+    assert max(out.chunks[1]) <= 512 + 64 and max(out.chunks[2]) <= 512 + 64
+    assert len(out.chunks[0]) > 1
