@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .errors import UserError
+from .pyramid import PYRAMID_KINDS, PyramidSpec
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -71,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "Give it for high-speed footage stored at a slower rate")
     mag.add_argument("--taps", "-ws", "--window_size", dest="taps", type=_positive_int,
                      help="length of the temporal filter in frames (default: from the band)")
+    kinds = "; ".join(f"{name}: {kind.bands_per_octave} per octave, {kind.orientations} orientations"
+                      for name, kind in PYRAMID_KINDS.items())
+    mag.add_argument("--pyramid", choices=list(PYRAMID_KINDS), default="octave",
+                     help=f"spatial frequency bands, as MIT's phaseAmplify ({kinds}). The finer "
+                          "pyramids take several times longer (default octave)")
+    mag.add_argument("--orientations", type=_positive_int, default=None, metavar="N",
+                     help="orientations per scale: angular bands over 180 degrees "
+                          "(default: the pyramid's own, see --pyramid)")
     mag.add_argument("--max-frames", "-mf", "--max_frames", dest="max_frames", type=_positive_int,
                      help="process only the first N frames")
     mag.add_argument("--workers", "-t", "--threads", dest="workers", type=_positive_int,
@@ -133,9 +142,12 @@ def _magnify(args) -> int:
         raise UserError("CUDA acceleration is not available yet in this version; use --accel cpu")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.orientations is not None and args.orientations < 1:
+        raise UserError(f"--orientations must be at least 1, got {args.orientations}")
     result = magnify_file(
         source, args.output, alpha=10.0 if args.alpha is None else args.alpha, low=args.low,
-        high=args.high, fps=args.fps, taps=args.taps, max_frames=args.max_frames,
+        high=args.high, fps=args.fps, taps=args.taps,
+        pyramid=PyramidSpec(args.pyramid, args.orientations), max_frames=args.max_frames,
         workers=args.workers, scheduler=args.scheduler, crf=args.crf, time_chunk=args.time_chunk,
         overwrite=args.overwrite, progress=not args.no_progress,
     )
