@@ -237,10 +237,14 @@ _RADIAL = {"raised-cosine": _raised_cosine_radial, "cosine-power": _cosine_power
 def _angular_masks(angle, orientations):
     """One-sided angular windows, normalised so the real reconstruction is exact."""
     order = orientations - 1
+    # A single orientation is a half plane, whose window does not fall to zero
+    # at its edge: the dividing line must then belong to both halves, or no
+    # band holds it (the normalisation below halves its weight).
+    edge = np.pi / 2 + (1e-9 if order == 0 else 0.0)
     masks = []
     for j in range(orientations):
         theta = np.mod(angle - np.pi * j / orientations + np.pi, 2 * np.pi) - np.pi
-        window = np.where(np.abs(theta) < np.pi / 2, np.cos(theta) ** order, 0.0)
+        window = np.where(np.abs(theta) < edge, np.cos(theta) ** order, 0.0)
         masks.append(window)
     # Each one-sided window w_j(theta) and its mirror w_j(theta + pi) together
     # cover the full circle; the steerable condition is that their squares sum

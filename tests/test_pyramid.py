@@ -36,8 +36,8 @@ def negated(grid):
 @pytest.mark.parametrize("shape", [(64, 96), (63, 81), (48, 200)])
 @pytest.mark.parametrize(
     "kind,orientations",
-    [("octave", 4), ("octave", 2), ("half-octave", 8), ("smooth-half-octave", 8), ("quarter-octave", 8),
-     ("quarter-octave", 3)],
+    [("octave", 4), ("octave", 2), ("octave", 1), ("half-octave", 8), ("smooth-half-octave", 8),
+     ("quarter-octave", 8), ("quarter-octave", 3)],
 )
 def test_perfect_reconstruction(shape, kind, orientations):
     image = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
