@@ -35,6 +35,7 @@ import scipy.fft
 
 from ._backend import array_module, fft_module
 
+
 @dataclass(frozen=True)
 class PyramidKind:
     """How a kind of pyramid splits the radial frequency axis (after MIT's phaseAmplify).
@@ -106,7 +107,7 @@ class PyramidSpec:
             # frozen: the resolved value is set once, here
             object.__setattr__(self, "orientations", PYRAMID_KINDS[self.kind].orientations)
         if int(self.orientations) < 1:
-            raise ValueError("orientations must be at least 1")
+            raise ValueError(f"orientations must be at least 1, got {self.orientations}")
         if self.levels is not None and int(self.levels) < 1:
             raise ValueError("levels must be at least 1")
 
@@ -206,7 +207,9 @@ def _cosine_power_radial(radius, kind: PyramidKind, n_levels: int):
     The bands cover the octaves of the octave pyramid (crossovers with the
     high-pass at ``2**-0.5`` of Nyquist, then one band per
     ``1 / bands_per_octave`` octave), band ``k`` centred at
-    ``2**(-0.5 - (k + 0.5) / bands_per_octave)``.
+    ``2**(-0.5 - (k + 0.5) / bands_per_octave)``.  (MIT instead stretches the
+    comb slightly so that its ends fall on Nyquist and the lowest octave; here
+    the spacing is exactly ``1 / bands_per_octave`` octave.)
     """
     order = kind.cos_order
     half_support = (order + 1) / 2.0
@@ -217,8 +220,9 @@ def _cosine_power_radial(radius, kind: PyramidKind, n_levels: int):
         return np.where(np.abs(u) < half_support, scale * np.cos(np.pi * u / (order + 1)) ** order, 0.0)
 
     def below(u):
-        # squares of every window centred below one at offset u: only the next
-        # order + 1 overlap it, and far below it they sum to one
+        # summed squares of all windows centred below a window that is u spacings
+        # from the frequency: only the next order + 1 reach it, and where even
+        # that window is out of reach above (u <= -half_support) they sum to one
         tail = sum(window(u + j) ** 2 for j in range(1, order + 2))
         return np.where(u <= -half_support, 1.0, tail)
 
