@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .errors import UserError
+from .pyramid import PYRAMID_KINDS, PyramidSpec
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -71,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "Give it for high-speed footage stored at a slower rate")
     mag.add_argument("--taps", "-ws", "--window_size", dest="taps", type=_positive_int,
                      help="length of the temporal filter in frames (default: from the band)")
+    kinds = "; ".join(f"{name}: {kind.bands_per_octave} per octave, {kind.orientations} orientations"
+                      for name, kind in PYRAMID_KINDS.items())
+    mag.add_argument("--pyramid", choices=list(PYRAMID_KINDS), default="octave",
+                     help=f"spatial frequency bands, as MIT's phaseAmplify ({kinds}). The finer "
+                          "pyramids take several times longer (default octave)")
+    mag.add_argument("--orientations", type=_positive_int, default=None, metavar="N",
+                     help="orientations per scale: angular bands over 180 degrees "
+                          "(default: the pyramid's own, see --pyramid)")
     mag.add_argument("--max-frames", "-mf", "--max_frames", dest="max_frames", type=_positive_int,
                      help="process only the first N frames")
     mag.add_argument("--workers", "-t", "--threads", dest="workers", type=_positive_int,
@@ -148,9 +157,12 @@ def _magnify(args) -> int:
     colour = args.mode in ("color", "colour")
     if not colour and (args.level is not None or args.chroma_attenuation is not None):
         raise UserError("--level and --chroma-attenuation apply to --mode color only")
+    if args.orientations is not None and args.orientations < 1:
+        raise UserError(f"--orientations must be at least 1, got {args.orientations}")
     result = magnify_file(
         source, args.output, alpha=10.0 if args.alpha is None else args.alpha, low=args.low,
-        high=args.high, fps=args.fps, taps=args.taps, max_frames=args.max_frames,
+        high=args.high, fps=args.fps, taps=args.taps,
+        pyramid=PyramidSpec(args.pyramid, args.orientations), max_frames=args.max_frames,
         workers=args.workers, scheduler=args.scheduler, crf=args.crf, time_chunk=args.time_chunk,
         overwrite=args.overwrite, restart=args.restart, progress=not args.no_progress,
         mode="colour" if colour else "motion", level=4 if args.level is None else args.level,

@@ -7,6 +7,12 @@ low-pass residual.  The squared filters of the real-part reconstruction sum to
 one at every frequency, so the pyramid is a tight frame: :func:`collapse`
 of :func:`decompose` returns the image to float precision.
 
+The kinds are those of MIT's phaseAmplify (:data:`PYRAMID_KINDS`): octave and
+half-octave bands from raised-cosine mask pairs, and smooth-half-octave and
+quarter-octave bands from ``cos**6`` windows in log frequency.  Whatever the
+windows, the radial partition is normalised numerically so that the frame is
+exactly tight on the DFT grid.
+
 Every band is cropped to a box in the frequency plane that holds its whole
 support (rounded up to a fast FFT length), so the band's coefficients are
 decimated as far as their bandwidth allows.  Cropping a box that is not
@@ -29,11 +35,42 @@ import scipy.fft
 
 from ._backend import array_module, fft_module
 
-#: The pyramid kinds and their radial spacing (octaves per level) and
-#: transition width (octaves), after MIT's phaseAmplify ``getFilters``.
+
+@dataclass(frozen=True)
+class PyramidKind:
+    """How a kind of pyramid splits the radial frequency axis (after MIT's phaseAmplify).
+
+    Parameters
+    ----------
+    bands_per_octave : int
+        Radial band levels per octave of frequency.
+    orientations : int
+        Default number of orientations (MIT's choice for this kind).
+    window : str
+        ``"raised-cosine"``: MIT's ``getFilters``, Portilla & Simoncelli's
+        high/low mask pairs, a transition of ``twidth`` octaves below each
+        cut-off.  ``"cosine-power"``: MIT's ``getFiltersSmoothWindow``,
+        ``cos**cos_order`` windows in log frequency.
+    twidth : float
+        Transition width in octaves (``"raised-cosine"`` only).
+    cos_order : int
+        Power of the cosine windows (``"cosine-power"`` only; MIT uses 6).
+    """
+
+    bands_per_octave: int
+    orientations: int
+    window: str
+    twidth: float = 1.0
+    cos_order: int = 6
+
+
+#: The pyramid kinds, as ``phaseAmplify``'s ``pyrType`` (octave, halfOctave,
+#: smoothHalfOctave, quarterOctave).
 PYRAMID_KINDS = {
-    "octave": (1.0, 1.0),
-    "half-octave": (0.5, 0.75),
+    "octave": PyramidKind(1, 4, "raised-cosine", twidth=1.0),
+    "half-octave": PyramidKind(2, 8, "raised-cosine", twidth=0.75),
+    "smooth-half-octave": PyramidKind(2, 8, "cosine-power"),
+    "quarter-octave": PyramidKind(4, 8, "cosine-power"),
 }
 
 
@@ -44,16 +81,21 @@ class PyramidSpec:
     Parameters
     ----------
     kind : str
-        ``"octave"`` (one band per octave) or ``"half-octave"``.
-    orientations : int
-        Number of orientations per level (angular order ``orientations - 1``).
+        One of :data:`PYRAMID_KINDS`: ``"octave"`` (one band per octave),
+        ``"half-octave"``, ``"smooth-half-octave"`` or ``"quarter-octave"``.
+    orientations : int or None
+        Number of orientations per level (angular order ``orientations - 1``);
+        ``None`` means the kind's default (4 for octave, 8 for the others, as
+        MIT).  It is resolved on construction, so ``PyramidSpec("half-octave")``
+        equals ``PyramidSpec("half-octave", 8)`` (and shares its cached filters).
     levels : int or None
         Number of radial band levels; ``None`` means as many as the frame
-        allows (``floor(log2(min(H, W))) - 2`` octaves, as pyrtools and MIT).
+        allows: ``floor(log2(min(H, W))) - 2`` octaves (as pyrtools and MIT)
+        times the kind's bands per octave.
     """
 
     kind: str = "octave"
-    orientations: int = 4
+    orientations: int | None = None
     levels: int | None = None
 
     def __post_init__(self):
@@ -61,8 +103,11 @@ class PyramidSpec:
             raise ValueError(
                 f"unknown pyramid kind {self.kind!r}; choose one of {', '.join(PYRAMID_KINDS)}"
             )
+        if self.orientations is None:
+            # frozen: the resolved value is set once, here
+            object.__setattr__(self, "orientations", PYRAMID_KINDS[self.kind].orientations)
         if int(self.orientations) < 1:
-            raise ValueError("orientations must be at least 1")
+            raise ValueError(f"orientations must be at least 1, got {self.orientations}")
         if self.levels is not None and int(self.levels) < 1:
             raise ValueError("levels must be at least 1")
 
@@ -73,10 +118,8 @@ class PyramidSpec:
 
     def n_levels(self, shape: tuple[int, int]) -> int:
         """Number of radial band levels on frames of ``shape``."""
-        step, _ = PYRAMID_KINDS[self.kind]
-        max_levels = int(round(self.octaves(shape) / step))
         if self.levels is None:
-            return max_levels
+            return self.octaves(shape) * PYRAMID_KINDS[self.kind].bands_per_octave
         return int(self.levels)
 
 
@@ -134,13 +177,78 @@ def _radial_pair(radius, cutoff, twidth):
     return himask, lomask
 
 
+def _raised_cosine_radial(radius, kind: PyramidKind, n_levels: int):
+    """High-pass, band and low-pass radial masks of MIT's ``getFilters``.
+
+    Band ``k`` lies between the cut-offs ``2**(-k / bands_per_octave)`` and
+    ``2**(-(k + 1) / bands_per_octave)``, each with a transition ``twidth``
+    octaves wide below it.
+    """
+    cutoffs = [2.0 ** (-k / kind.bands_per_octave) for k in range(n_levels + 1)]
+    highpass, lomask_prev = _radial_pair(radius, cutoffs[0], kind.twidth)
+    bands = []
+    for cutoff in cutoffs[1:]:
+        himask, lomask = _radial_pair(radius, cutoff, kind.twidth)
+        bands.append(himask * lomask_prev)
+        lomask_prev = lomask
+    return highpass, bands, lomask_prev
+
+
+def _cosine_power_radial(radius, kind: PyramidKind, n_levels: int):
+    """High-pass, band and low-pass radial masks of ``cos**N`` windows in log frequency.
+
+    As MIT's ``getFiltersSmoothWindow``: windows ``cos(pi u / (N + 1))**N``,
+    ``|u| < (N + 1) / 2``, where ``u`` is the distance from the window's
+    centre in band spacings (``1 / bands_per_octave`` octave).  The squares of
+    such a comb sum to the constant ``(N + 1) C(2N, N) / 4**N``, so scaled
+    windows tile log frequency exactly, and each residual is simply the sum
+    of the squared windows that the comb would have beyond the last band.
+
+    The bands cover the octaves of the octave pyramid (crossovers with the
+    high-pass at ``2**-0.5`` of Nyquist, then one band per
+    ``1 / bands_per_octave`` octave), band ``k`` centred at
+    ``2**(-0.5 - (k + 0.5) / bands_per_octave)``.  (MIT instead stretches the
+    comb slightly so that its ends fall on Nyquist and the lowest octave; here
+    the spacing is exactly ``1 / bands_per_octave`` octave.)
+    """
+    order = kind.cos_order
+    half_support = (order + 1) / 2.0
+    scale = math.sqrt(4.0**order / ((order + 1) * math.comb(2 * order, order)))
+
+    def window(u):
+        u = np.clip(u, -half_support, half_support)
+        return np.where(np.abs(u) < half_support, scale * np.cos(np.pi * u / (order + 1)) ** order, 0.0)
+
+    def below(u):
+        # summed squares of all windows centred below a window that is u spacings
+        # from the frequency: only the next order + 1 reach it, and where even
+        # that window is out of reach above (u <= -half_support) they sum to one
+        tail = sum(window(u + j) ** 2 for j in range(1, order + 2))
+        return np.where(u <= -half_support, 1.0, tail)
+
+    log_rad = np.log2(np.maximum(radius, np.finfo(float).tiny))  # DC: far below every band
+    first_centre = -0.5 - 0.5 / kind.bands_per_octave
+    u = (log_rad - first_centre) * kind.bands_per_octave  # offset from band 0, in spacings
+    bands = [window(u + k) for k in range(n_levels)]
+    highpass = np.sqrt(below(-u))  # the comb is symmetric: "above band 0" mirrors "below"
+    lowpass = np.sqrt(below(u + n_levels - 1))
+    return highpass, bands, lowpass
+
+
+_RADIAL = {"raised-cosine": _raised_cosine_radial, "cosine-power": _cosine_power_radial}
+
+
 def _angular_masks(angle, orientations):
     """One-sided angular windows, normalised so the real reconstruction is exact."""
     order = orientations - 1
+    # A single orientation is a half plane, whose window does not fall to zero
+    # at its edge: the dividing line must then belong to both halves, or no
+    # band holds it (the normalisation below halves its weight).
+    edge = np.pi / 2 + (1e-9 if order == 0 else 0.0)
     masks = []
     for j in range(orientations):
         theta = np.mod(angle - np.pi * j / orientations + np.pi, 2 * np.pi) - np.pi
-        window = np.where(np.abs(theta) < np.pi / 2, np.cos(theta) ** order, 0.0)
+        window = np.where(np.abs(theta) < edge, np.cos(theta) ** order, 0.0)
         masks.append(window)
     # Each one-sided window w_j(theta) and its mirror w_j(theta + pi) together
     # cover the full circle; the steerable condition is that their squares sum
@@ -159,6 +267,16 @@ def _mirror(grid):
     # centred index i holds frequency i - n//2; -f sits at n - 1 - i only for odd n
     shift = tuple(1 - n % 2 for n in grid.shape)
     return np.roll(mirrored, shift=shift, axis=(0, 1))
+
+
+def _unpaired_nyquist(shape):
+    """Mask of the centred DFT grid: the Nyquist row/column of each even axis."""
+    mask = np.zeros(shape, dtype=bool)
+    if shape[0] % 2 == 0:
+        mask[0, :] = True  # centred index 0 holds -n/2, which aliases +n/2
+    if shape[1] % 2 == 0:
+        mask[:, 0] = True
+    return mask
 
 
 def _box(weights):
@@ -197,21 +315,23 @@ def pyramid_filters(shape: tuple[int, int], spec: PyramidSpec = PyramidSpec()) -
         Filters on the centred (``fftshift``-ed) DFT grid.
     """
     shape = (int(shape[0]), int(shape[1]))
-    step, twidth = PYRAMID_KINDS[spec.kind]
+    kind = PYRAMID_KINDS[spec.kind]
     n_levels = spec.n_levels(shape)
     radius, angle = _frequency_grid(shape)
-    cutoffs = [2.0 ** (-step * k) for k in range(n_levels + 1)]
+    highpass, radial_bands, lowpass = _RADIAL[kind.window](radius, kind, n_levels)
 
-    himask, lomask_prev = _radial_pair(radius, cutoffs[0], twidth)
-    radial_bands = []
-    for cutoff in cutoffs[1:]:
-        himask_k, lomask_k = _radial_pair(radius, cutoff, twidth)
-        radial_bands.append(himask_k * lomask_prev)
-        lomask_prev = lomask_k
-    highpass, lowpass = himask, lomask_prev
+    # The Nyquist row/column of an even axis is its own negative frequency: a
+    # real cosine there has no phase to shift, and where it lies on the edge
+    # of a one-sided angular window no band covers it at all.  Give it to the
+    # (real) high-pass residual, as MIT does.  Only the smooth windows reach
+    # it; the raised-cosine high-pass is already 1 there.
+    unpaired = _unpaired_nyquist(shape)
+    highpass = np.where(unpaired, 1.0, highpass)
+    lowpass = np.where(unpaired, 0.0, lowpass)
+    radial_bands = [np.where(unpaired, 0.0, band) for band in radial_bands]
 
-    # Make the radial partition exactly tight (it already is when transitions
-    # do not overlap, as in the octave pyramid).
+    # Make the radial partition exactly tight on the grid (it already is, up to
+    # rounding, unless raised-cosine transitions overlap, as in half-octave).
     total = highpass**2 + lowpass**2 + sum(band**2 for band in radial_bands)
     norm = 1.0 / np.sqrt(total)
     highpass = highpass * norm

@@ -6,8 +6,12 @@ import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import UserError
+
+if TYPE_CHECKING:  # the heavy modules load when a job runs, not on import
+    from .pyramid import PyramidSpec
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,8 @@ def _say_resuming(done: int, total: int):
 
 
 def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: float | None = None,
-                 taps: int | None = None, max_frames: int | None = None, workers: int | None = None,
+                 taps: int | None = None, pyramid: PyramidSpec | None = None,
+                 max_frames: int | None = None, workers: int | None = None,
                  scheduler: str | None = None, crf: int = 17, time_chunk: int | None = None,
                  overwrite: bool = False, restart: bool = False, progress: bool = True,
                  quiet: bool = False, client=None, mode: str = "motion", level: int = 4,
@@ -50,6 +55,9 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
         As :func:`daskmag.magnify_motion`; ``fps`` is the rate the footage was
         filmed at (default: the file's own rate).  The output keeps the
         input's stored frame rate.
+    pyramid : PyramidSpec, optional
+        Spatial decomposition, as :func:`daskmag.magnify_motion` (default:
+        octave bandwidth, 4 orientations).
     max_frames : int, optional
         Process only the first frames.
     workers, scheduler
@@ -95,8 +103,8 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
                                     chroma_attenuation=chroma_attenuation, taps=taps,
                                     time_chunk=time_chunk, min_blocks=worker_threads(client))
         else:
-            frames = magnify_motion(video, alpha, low, high, rate, taps=taps, time_chunk=time_chunk,
-                                    min_blocks=worker_threads(client),
+            frames = magnify_motion(video, alpha, low, high, rate, taps=taps, pyramid=pyramid,
+                                    time_chunk=time_chunk, min_blocks=worker_threads(client),
                                     tile=auto_tile(info.height, info.width, tile))
         with _progress_bar(frames.shape[0], progress) as bar:
             write_video(frames, output, info.fps, crf=crf, overwrite=overwrite, client=client,

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import BAND
+from conftest import BAND, FPS
+from daskmag import PyramidSpec, magnify_motion
 from daskmag.io import open_video, probe
 
 
@@ -51,6 +52,20 @@ def test_predecessor_flags(tmp_path, clip_file):
                      "-ws", 41, "-mf", 50, "-f", -1, "-t", 1, "-acc", "cpu")
     assert result.returncode == 0, result.stderr
     assert probe(out).n_frames == 50
+
+
+def test_half_octave_pyramid(tmp_path, clip_file):
+    out = tmp_path / "half.mkv"
+    result = daskmag("magnify", clip_file, "-o", out, "-a", 10, "--low", BAND[0], "--high", BAND[1],
+                     "--pyramid", "half-octave", "-mf", 60, "--workers", 1)
+    assert result.returncode == 0, result.stderr
+    info = probe(out)
+    assert (info.n_frames, info.width, info.height) == (60, 128, 128)
+    frames, original = open_video(out).frames.compute(), open_video(clip_file, max_frames=60).frames.compute()
+    # the file holds what the library makes with that pyramid (8 orientations by default)
+    expected = magnify_motion(original, 10, *BAND, FPS, pyramid=PyramidSpec("half-octave")).compute(scheduler="sync")
+    assert np.abs(frames.astype(int) - expected).max() <= 1
+    assert np.abs(frames.astype(int) - original).max() > 5  # and it did magnify
 
 
 def test_mp4_output_keeps_the_ntsc_rate(tmp_path, ntsc_file):
@@ -101,6 +116,8 @@ def test_overwrite(tmp_path, clip_file):
         (["--taps", "2"], ["taps"]),
         (["--accel", "cuda"], ["cuda", "not available"]),
         (["--low", "abc"], ["number"]),
+        (["--orientations", "0"], ["--orientations", "at least 1"]),
+        (["--pyramid", "third-octave"], ["--pyramid", "invalid choice"]),
     ],
 )
 def test_bad_settings_are_one_line_errors(tmp_path, clip_file, extra, words):
@@ -192,7 +209,8 @@ def test_usage_errors_are_one_line(tmp_path):
 def test_help_lists_the_controls_with_units():
     result = daskmag("magnify", "--help")
     assert result.returncode == 0
-    for text in ("--alpha", "--low", "Hz", "--taps", "--workers", "--scheduler", "-lo", "-ws", "--overwrite"):
+    for text in ("--alpha", "--low", "Hz", "--taps", "--workers", "--scheduler", "-lo", "-ws", "--overwrite",
+                 "--pyramid", "quarter-octave", "--orientations"):
         assert text in result.stdout
 
 

@@ -62,7 +62,8 @@ def test_plan_time_chunks(n, halo, chunk, expected):
 
 def test_block_size_does_not_grow_with_the_video():
     assert plan_time_chunks(1500, 128 * 128, 28)[0] == plan_time_chunks(6000, 128 * 128, 28)[0] == 8 * 28
-    assert plan_time_chunks(100_000, 640 * 640, 28, block_bytes=2**30)[0] == 8 * 28
+    large = plan_time_chunks(100_000, 640 * 640, 28, block_bytes=2**30)[0]
+    assert 28 <= large < 8 * 28 and (large + 2 * 28) * 16 * 640 * 640 <= 2**30
 
 
 def test_blocks_fit_the_memory_budget():
