@@ -64,3 +64,109 @@ def test_guitar_end_to_end(tmp_path, guitar, client):
 
     assert energy(spectra[1], 72, 92) / energy(spectra[0], 72, 92) > 10
     assert 0.6 < energy(spectra[1], 20, 60) / energy(spectra[0], 20, 60) < 1.4
+
+
+@pytest.fixture(scope="module")
+def long_clip_file(tmp_path_factory):
+    """240 frames of 192x192 at 60 fps, lossless: enough blocks to interrupt."""
+    from daskmag.synthetic import translating_clip
+    from daskmag.write import write_array
+
+    path = tmp_path_factory.mktemp("long") / "long.mkv"
+    write_array(translating_clip(240, 192, 192, FPS, ((0.1, IN_BAND),), seed=9), path, FPS)
+    return path
+
+
+def _magnify_command(source, output, *extra):
+    import sys
+
+    return [sys.executable, "-m", "daskmag", "magnify", str(source), "-o", str(output), "-a", "10",
+            "--low", str(BAND[0]), "--high", str(BAND[1]), "--time-chunk", "30", "--workers", "1", *extra]
+
+
+def test_a_killed_run_resumes_to_identical_output(tmp_path, long_clip_file):
+    """SIGKILL a real run mid-way; the same command computes only the missing blocks."""
+    import signal
+    import subprocess
+    import time
+
+    from daskmag.write import parts_folder
+
+    reference = tmp_path / "reference.mkv"
+    subprocess.run(_magnify_command(long_clip_file, reference), check=True, capture_output=True, timeout=300)
+    out = tmp_path / "out.mkv"
+    process = subprocess.Popen(_magnify_command(long_clip_file, out), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    parts = parts_folder(out)
+    deadline = time.time() + 120
+    finished = "[0-9]*.nut"  # not the hidden .partial files being written
+    while len(list(parts.glob(finished))) < 3 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    done = len(list(parts.glob(finished)))
+    assert 3 <= done < 8, "the run was not caught mid-way"
+    assert not out.exists()
+    result = subprocess.run(_magnify_command(long_clip_file, out), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stderr.splitlines() if "resuming" in line)
+    assert line.endswith(f"{done} of 8 blocks are already done")
+    assert np.array_equal(open_video(out).frames.compute(), open_video(reference).frames.compute())
+    assert not parts.exists()
+
+
+def test_restart_discards_finished_blocks(tmp_path, long_clip_file):
+    import subprocess
+
+    from daskmag.write import parts_folder
+
+    out = tmp_path / "out.mkv"
+    parts = parts_folder(out)
+    parts.mkdir()
+    (parts / "manifest.json").write_text('{"token": "another run", "chunks": [240]}')
+    refused = subprocess.run(_magnify_command(long_clip_file, out), capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "--restart" in refused.stderr
+    result = subprocess.run(_magnify_command(long_clip_file, out, "--restart"), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "resuming" not in result.stderr and probe(out).n_frames == 240
+
+
+def test_a_killed_worker_costs_only_time(tmp_path, long_clip_file):
+    """Kill a worker process of a real LocalCluster mid-run: the job still finishes, identically."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from distributed import Client, LocalCluster
+
+    from daskmag.write import parts_folder
+
+    reference = tmp_path / "reference.mkv"
+    out = tmp_path / "out.mkv"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        magnify_file(long_clip_file, reference, alpha=10, low=BAND[0], high=BAND[1], client=client,
+                     time_chunk=30, progress=False)
+        errors = []
+
+        def run():
+            try:
+                magnify_file(long_clip_file, out, alpha=10, low=BAND[0], high=BAND[1], client=client,
+                             time_chunk=30, progress=False)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.time() + 120
+        while not list(parts_folder(out).glob("[0-9]*.nut")) and time.time() < deadline:
+            time.sleep(0.02)
+        before = set(client.scheduler_info()["workers"])
+        victim = next(iter(client.run(os.getpid).values()))
+        os.kill(victim, signal.SIGKILL)
+        thread.join(timeout=300)
+        assert not errors, errors
+        assert set(client.scheduler_info()["workers"]) != before  # a worker really died and was replaced
+    assert np.array_equal(open_video(out).frames.compute(), open_video(reference).frames.compute())
