@@ -205,7 +205,7 @@ def open_video(path, chunk_frames: int | None = None, max_frames: int | None = N
     Video
         ``frames``, a (T, H, W, 3) uint8 Dask array, and ``fps``.
     """
-    path = Path(path)
+    path = Path(path).absolute()  # workers may run in another folder, or on another machine
     info = probe(path)
     n_frames = info.n_frames if max_frames is None else min(info.n_frames, int(max_frames))
     if _is_store(path):

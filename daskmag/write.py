@@ -278,7 +278,7 @@ def write_video(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool =
     on_resume : callable, optional
         Called with (blocks already done, total blocks) when resuming.
     """
-    path = check_output(path, overwrite)
+    path = check_output(path, overwrite).absolute()  # parts are written by the workers
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise UserError("frames must be a (T, H, W, 3) array")
     frames = frames.rechunk({1: -1, 2: -1, 3: -1})

@@ -34,7 +34,9 @@ def test_unreachable_scheduler_is_a_user_error():
 
 
 def _start(*args):
-    return subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # started in another folder than the client's: relative paths must not leak to workers
+    return subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd="/")
 
 
 def test_magnify_on_a_separately_started_scheduler_and_workers(tmp_path, clip_file):
@@ -53,10 +55,11 @@ def test_magnify_on_a_separately_started_scheduler_and_workers(tmp_path, clip_fi
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=60)
         out = tmp_path / "out.mkv"
-        result = subprocess.run(
-            [sys.executable, "-m", "daskmag", "magnify", str(clip_file), "-o", str(out), "-a", "10",
+        (tmp_path / "in.mkv").symlink_to(clip_file)
+        result = subprocess.run(  # relative input and output, as users type them
+            [sys.executable, "-m", "daskmag", "magnify", "in.mkv", "-o", "out.mkv", "-a", "10",
              "--low", str(BAND[0]), "--high", str(BAND[1]), "--scheduler", address, "--time-chunk", "40"],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True, text=True, timeout=300, cwd=tmp_path,
         )
         assert result.returncode == 0, result.stderr
         assert probe(out).n_frames == 120
