@@ -14,7 +14,6 @@ import math
 from dataclasses import replace
 from fractions import Fraction
 
-import dask
 import dask.array as da
 import numpy as np
 
@@ -22,7 +21,7 @@ from .color import luma
 from .errors import UserError
 from .io import Video
 from .phase import magnify_block
-from .pyramid import PyramidSpec, decompose, pyramid_filters
+from .pyramid import PyramidSpec, centred_spectrum, pyramid_filters, sampled_band, sampling_step
 from .temporal import design_bandpass
 
 #: Default spatial halo of a tile, in pixels.
@@ -163,12 +162,7 @@ def magnify_motion(video, alpha: float, low: float, high: float, fps=None, *, ta
         raise UserError(f"frames of {width}x{height} are too small for a pyramid (need 16x16)")
     band_taps = design_bandpass(low, high, fps, taps)
     halo = len(band_taps) // 2
-    rows, cols = _spatial_chunks(height, tile, tile_margin), _spatial_chunks(width, tile, tile_margin)
-    margin = tile_margin if len(rows) > 1 or len(cols) > 1 else 0
-    if margin:
-        # a tile holds as many levels as its extended size allows (at most the frame's)
-        extended_tile = (min(rows) + 2 * margin, min(cols) + 2 * margin)
-        spec = replace(spec, levels=min(spec.n_levels((height, width)), spec.n_levels(extended_tile)))
+    rows, cols, margin, spec = _tiling(spec, height, width, tile, tile_margin)
     tile_pixels = (max(rows) + 2 * margin) * (max(cols) + 2 * margin)
     chunks = plan_time_chunks(n_frames, tile_pixels, halo, time_chunk=time_chunk,
                               min_blocks=min_blocks, block_bytes=block_bytes)
@@ -228,39 +222,66 @@ def _spatial_chunks(size: int, tile: int | None, margin: int) -> tuple[int, ...]
     return tuple(chunks)
 
 
-def pyramid_bands(video, pyramid: PyramidSpec | None = None):
+def pyramid_bands(video, pyramid: PyramidSpec | None = None, *, tile: int | None = None,
+                  tile_margin: int = TILE_MARGIN):
     """The complex steerable pyramid of every frame's luminance, as lazy Dask arrays.
 
     Parameters
     ----------
     video : Video or array-like (T, H, W, 3) uint8
     pyramid : PyramidSpec, optional
+    tile, tile_margin : int, optional
+        Compute the bands tile by tile, as :func:`magnify_motion` does; the
+        arrays are then chunked by these tiles (each tile's margin must be a
+        multiple of the coarsest band's sampling step).
 
     Returns
     -------
     list of (BandFilter, dask.array.Array)
-        One entry per oriented band, fine to coarse; each array is complex64
-        (T, h_b, w_b), chunked like the video along time.  One task per time
-        block computes all bands of that block.
+        One entry per oriented band, fine to coarse.  Each array is complex64
+        (T, ceil(H / s), ceil(W / s)): the band sampled every ``s`` pixels
+        (:func:`daskmag.pyramid.sampling_step`; ``2**level`` in the octave
+        pyramid, as pyrtools), chunked like the video along time and by tiles
+        in space.  Nothing is computed until asked.
     """
     frames = video.frames if isinstance(video, Video) else da.asarray(video)
-    spec = pyramid or PyramidSpec()
     height, width = frames.shape[1:3]
+    rows, cols, margin, spec = _tiling(pyramid or PyramidSpec(), height, width, tile, tile_margin)
     filters = pyramid_filters((height, width), spec)
-    frames = frames.rechunk({1: -1, 2: -1, 3: -1})
-    per_block = [dask.delayed(_block_bands)(block, spec) for block in frames.to_delayed().ravel()]
+    frames = frames.rechunk({1: rows, 2: cols, 3: -1})
+    depth = {0: 0, 1: margin if len(rows) > 1 else 0, 2: margin if len(cols) > 1 else 0, 3: 0}
+    extended = da.overlap.overlap(frames, depth=depth, boundary={1: "periodic", 2: "periodic"})
     out = []
     for index, band in enumerate(filters.bands):
-        pieces = [
-            da.from_delayed(bands[index], (n,) + band.shape, dtype=np.complex64)
-            for bands, n in zip(per_block, frames.chunks[0])
-        ]
-        out.append((band, da.concatenate(pieces, axis=0)))
+        step = sampling_step(band, (height, width))
+        if margin and any(size % step for size in rows[:-1] + cols[:-1] + (margin,)):
+            raise UserError(f"tiles and margin must be multiples of {step} pixels for level {band.level}")
+        chunks = (frames.chunks[0], tuple(-(-r // step) for r in rows), tuple(-(-c // step) for c in cols))
+        out.append((band, extended.map_blocks(
+            _tile_band, spec=spec, index=index, step=step, margins=(depth[1], depth[2]),
+            chunks=chunks, drop_axis=3, dtype=np.complex64,
+            meta=np.empty((0, 0, 0), dtype=np.complex64), token="pyramid-band",
+        )))
     return out
 
 
-def _block_bands(block, spec):
-    return decompose(luma(block), spec)["bands"]
+def _tile_band(block, spec, index, step, margins):
+    height, width = block.shape[1:3]
+    band = pyramid_filters((height, width), spec).bands[index]
+    coefficients = sampled_band(centred_spectrum(luma(block)), band, step)
+    dy, dx = margins[0] // step, margins[1] // step
+    return coefficients[:, dy : coefficients.shape[1] - dy, dx : coefficients.shape[2] - dx]
+
+
+def _tiling(spec: PyramidSpec, height: int, width: int, tile: int | None, margin: int):
+    """Tile sizes along each axis, the margin in use, and the pyramid a tile can hold."""
+    rows, cols = _spatial_chunks(height, tile, margin), _spatial_chunks(width, tile, margin)
+    if len(rows) == 1 and len(cols) == 1:
+        return rows, cols, 0, spec
+    # a tile holds as many levels as its extended size allows (at most the frame's)
+    extended_tile = (min(rows) + 2 * margin, min(cols) + 2 * margin)
+    spec = replace(spec, levels=min(spec.n_levels((height, width)), spec.n_levels(extended_tile)))
+    return rows, cols, margin, spec
 
 
 def as_fraction(rate) -> Fraction:

@@ -388,6 +388,27 @@ def synthesise_into(out, coefficients, band: BandFilter, weight: float = 0.5):
     return out
 
 
+def sampling_step(band: BandFilter, shape: tuple[int, int]) -> int:
+    """The coarsest power-of-two sampling step that holds ``band`` without aliasing.
+
+    Level ``k`` of the octave pyramid gets ``2**k``, as pyrtools decimates.
+    """
+    ratio = min(shape[0] / band.weights.shape[0], shape[1] / band.weights.shape[1])
+    return 2 ** max(0, int(math.floor(math.log2(ratio))))
+
+
+def sampled_band(spectrum, band: BandFilter, step: int):
+    """One band at full resolution, sampled every ``step`` pixels: (..., H/step, W/step).
+
+    Unlike :func:`analyse`'s cropped box, this grid is aligned with the
+    image's pixels (pyrtools' layout), so tiles of it can be stitched.
+    """
+    xp, fft = array_module(spectrum), fft_module(spectrum)
+    full = xp.zeros(spectrum.shape, dtype=xp.complex64)
+    full[..., band.rows, band.cols] = spectrum[..., band.rows, band.cols] * _on_device(band.weights, spectrum)
+    return fft.ifft2(fft.ifftshift(full, axes=(-2, -1)), overwrite_x=True)[..., ::step, ::step]
+
+
 def decompose(image, spec: PyramidSpec = PyramidSpec()):
     """Decompose an image (or a stack of images) into the complex pyramid.
 
