@@ -20,7 +20,7 @@ synthetic clip when the file is absent, and prints the share of its time in
 The kernel runs three times on the block: a first call (FFT plans, first
 touch of new memory), a timed call, and the profiled call whose categories
 are printed.  Decoding the block (:func:`daskmag.io.read_frames`) and encoding its output
-(:class:`daskmag.io.VideoWriter`, FFV1 ``.avi`` in a temporary folder) are
+(:class:`daskmag.write.VideoWriter`, FFV1 ``.avi`` in a temporary folder) are
 timed separately, without the profiler.
 
 Functions are assigned to a category by name; NumPy ufuncs (cos, sin,
@@ -277,7 +277,8 @@ def parse_args(argv):
 def main(argv=None) -> int:
     import numpy as np
 
-    from daskmag.io import VideoWriter, probe, read_frames
+    from daskmag.io import probe, read_frames
+    from daskmag.write import VideoWriter
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     info = machine_info()
