@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .errors import UserError
+from .io import ON_CORRUPT
 from .pyramid import PYRAMID_KINDS, PyramidSpec
 
 EXIT_USAGE = 2
@@ -105,9 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     mag.add_argument("--restart", action="store_true",
                      help="discard the finished blocks of an interrupted run instead of resuming it")
     mag.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    _add_on_corrupt(mag)
 
     ing = sub.add_parser("ingest", help="decode a video into a chunked Zarr store")
     ing.add_argument("input")
+    _add_on_corrupt(ing)
     ing.add_argument("-o", "--output", required=True, help="output .zarr store")
     ing.add_argument("--workers", type=_positive_int)
     ing.add_argument("--scheduler")
@@ -123,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--overwrite", action="store_true")
     demo.add_argument("--no-progress", action="store_true")
     return parser
+
+
+def _add_on_corrupt(parser):
+    parser.add_argument("--on-corrupt", choices=ON_CORRUPT, default="stop",
+                        help="a frame of the input that cannot be decoded: stop with an error naming "
+                             "it (default), or repeat the previous frame with a warning")
 
 
 def main(argv=None) -> int:
@@ -168,6 +177,7 @@ def _magnify(args) -> int:
         mode="colour" if colour else "motion", level=4 if args.level is None else args.level,
         chroma_attenuation=1.0 if args.chroma_attenuation is None else args.chroma_attenuation,
         tile=args.tile,
+        on_corrupt=args.on_corrupt,
     )
     print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
           f"{_rate(result.fps)} fps", file=sys.stderr)
@@ -183,12 +193,13 @@ def _ingest(args) -> int:
     from .cluster import dask_client
     from .io import open_video
     from .write import check_output, ingest
-    from .run import _progress_bar
+    from .run import _progress_bar, warn_variable_rate
 
-    video = open_video(args.input)
+    video = open_video(args.input, on_corrupt=args.on_corrupt)
     check_output(args.output, args.overwrite)
     if not args.output.endswith(".zarr"):
         raise UserError(f"an ingested store must end in .zarr: {args.output}")
+    warn_variable_rate(video.info)
     with dask_client(args.workers, args.scheduler) as client:
         with _progress_bar(video.info.n_frames, not args.no_progress) as bar:
             ingest(video, args.output, overwrite=args.overwrite, client=client, progress=bar.update)

@@ -33,6 +33,19 @@ WORKER_ENVIRON = {
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 
 
+class _QuietUserErrors(logging.Filter):
+    """Drop a worker's "Compute Failed" log of a task that raised a :class:`UserError`.
+
+    The client re-raises the error and the CLI prints it in one line; the
+    worker's log would repeat it with a traceback.  Other failures are kept.
+    """
+
+    def filter(self, record) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (str(record.msg).startswith("Compute Failed") and len(args) > 3
+                    and str(args[3]).startswith(f"{UserError.__name__}("))
+
+
 def keep_freed_memory() -> bool:
     """Apply :data:`WORKER_ENVIRON`'s malloc settings to this process (glibc only).
 
@@ -110,11 +123,15 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *, tim
                 dashboard_address=":8787",
             )
         client = Client(cluster)
+    worker_log = logging.getLogger("distributed.worker")  # the local workers' (threads in this process)
+    quiet_user_errors = _QuietUserErrors()
+    worker_log.addFilter(quiet_user_errors)
     try:
         if not quiet:
             print(f"dashboard: {client.dashboard_link}", file=sys.stderr)
         yield client
     finally:
+        worker_log.removeFilter(quiet_user_errors)
         client.close()
         if cluster is not None:
             cluster.close()

@@ -5,6 +5,11 @@ array whose every time chunk is one task that seeks to the key frame before
 its first frame and decodes forward, keeping frames by their presentation
 timestamps, so chunks decode in parallel and frame-accurately (B-frames
 included).  Ingested Zarr stores open the same way.
+
+Frames are placed on a constant-rate grid by timestamp (see
+:func:`read_frames`), so a variable-frame-rate file is resampled to its
+average rate, and a corrupt frame is found and reported by its number on that
+grid, whether the file is decoded in one piece or by many seeking tasks.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ import dask
 import dask.array as da
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, warn
 
 STORE_SUFFIX = ".zarr"
 #: Target size of one Zarr chunk (whole frames along time).
 CHUNK_BYTES = 64 * 2**20
+#: What :func:`read_frames` does with a frame that cannot be decoded.
+ON_CORRUPT = ("stop", "repeat")
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,8 @@ class VideoInfo:
     codec: str
     kind: str = "file"  # "file" or "zarr"
     variable_frame_rate: bool = False
+    #: Frames stored in the file (``n_frames`` counts the constant-rate grid).
+    stored_frames: int | None = None
 
     @property
     def duration(self) -> float:
@@ -55,7 +64,10 @@ class VideoInfo:
             f"codec:     {self.codec}",
         ]
         if self.variable_frame_rate:
-            lines.append("timing:    variable frame rate (frames are indexed by timestamp)")
+            lines.append(
+                f"timing:    variable frame rate ({self.stored_frames} frames stored); "
+                f"resampled by timestamp to a constant {float(self.fps):.6g} fps"
+            )
         return "\n".join(lines)
 
 
@@ -113,7 +125,11 @@ def probe(path) -> VideoInfo:
     """Frames, size, frame rate and codec of a video file or an ingested store.
 
     The frame count is taken from the container and, when the container does
-    not record it, counted from the packets (no decoding).
+    not record it, counted from the packets (no decoding).  A file whose
+    frame intervals vary (by more than a quarter of a frame) is flagged
+    ``variable_frame_rate``; its ``n_frames`` is then the length of the
+    constant-rate grid it is resampled onto, ``round(duration * fps)`` (see
+    :func:`read_frames`), and ``stored_frames`` the frames in the file.
     """
     path = Path(path)
     if _is_store(path):
@@ -125,14 +141,22 @@ def probe(path) -> VideoInfo:
         # Count packets (no decoding): exact even for containers that record
         # no frame count, and gives the timestamps that reveal a variable rate.
         timestamps = []
+        last_pts, last_duration = None, 0
         try:
             for packet in container.demux(stream):
                 if packet.size and packet.pts is not None:
                     timestamps.append(packet.pts)
+                    if last_pts is None or packet.pts >= last_pts:
+                        last_pts, last_duration = packet.pts, packet.duration or 0
         except Exception as exc:
             raise UserError(f"{path} is corrupt ({_reason(exc)})") from None
-        n_frames = len(timestamps)
+        stored = n_frames = len(timestamps)
         vfr = _variable_rate(timestamps, stream.time_base, fps)
+        if vfr:
+            grid = _Grid(stream, fps)
+            # the last frame lasts its own duration, or one period when unrecorded
+            end = last_pts + (last_duration or grid.ticks(1))
+            n_frames = grid.slot(end)
         codec = stream.codec_context.name
         height, width = stream.codec_context.height, stream.codec_context.width
     finally:
@@ -141,7 +165,36 @@ def probe(path) -> VideoInfo:
         raise UserError(f"{path} has no frames")
     if not fps or fps <= 0:
         raise UserError(f"{path} does not record a frame rate")
-    return VideoInfo(str(path), n_frames, height, width, fps, codec, "file", vfr)
+    return VideoInfo(str(path), n_frames, height, width, fps, codec, "file", vfr, stored)
+
+
+class _Grid:
+    """Frame numbers on the constant-rate grid of a stream.
+
+    A frame with timestamp ``t`` (from the stream's start) lands on grid slot
+    ``floor(t * fps + 1/2)``: the nearest slot, ties to the later one.  Exact
+    integer arithmetic, so every task agrees on every frame's slot.
+    """
+
+    __slots__ = ("first", "_num", "_den")
+
+    def __init__(self, stream, fps: Fraction):
+        time_base = Fraction(stream.time_base)
+        self.first = stream.start_time or 0
+        # slot = floor((pts - first) * time_base * fps + 1/2) = ((pts - first) * num + den / 2) // den
+        self._num = 2 * time_base.numerator * fps.numerator
+        self._den = 2 * time_base.denominator * fps.denominator
+
+    def slot(self, pts: int) -> int:
+        return ((pts - self.first) * self._num + self._den // 2) // self._den
+
+    def ticks(self, frames: int) -> int:
+        """``frames`` periods in time-base units (rounded down)."""
+        return frames * self._den // self._num
+
+    def seek_target(self, slot: int) -> int:
+        """A timestamp before ``slot``'s time: the key frame at or before it lands on ``slot`` or earlier."""
+        return self.first + self.ticks(slot) - 1
 
 
 def _variable_rate(timestamps, time_base, fps) -> bool:
@@ -187,7 +240,8 @@ def default_chunk_frames(height: int, width: int) -> int:
     return max(1, CHUNK_BYTES // (height * width * 3))
 
 
-def open_video(path, chunk_frames: int | None = None, max_frames: int | None = None) -> Video:
+def open_video(path, chunk_frames: int | None = None, max_frames: int | None = None,
+               on_corrupt: str = "stop") -> Video:
     """Open a video file or an ingested ``.zarr`` store as a lazy Dask array.
 
     Parameters
@@ -199,12 +253,19 @@ def open_video(path, chunk_frames: int | None = None, max_frames: int | None = N
         is decoded by its own task.
     max_frames : int, optional
         Keep only the first ``max_frames`` frames.
+    on_corrupt : {"stop", "repeat"}
+        What to do with a frame that cannot be decoded: raise a
+        :class:`~daskmag.errors.UserError` naming it, or show the previous
+        frame in its place (see :func:`read_frames`).
 
     Returns
     -------
     Video
-        ``frames``, a (T, H, W, 3) uint8 Dask array, and ``fps``.
+        ``frames``, a (T, H, W, 3) uint8 Dask array, and ``fps``.  A
+        variable-frame-rate file is resampled onto a constant grid at its
+        average rate (``info.variable_frame_rate`` is set).
     """
+    check_on_corrupt(on_corrupt)
     path = Path(path).absolute()  # workers may run in another folder, or on another machine
     info = probe(path)
     n_frames = info.n_frames if max_frames is None else min(info.n_frames, int(max_frames))
@@ -221,12 +282,18 @@ def open_video(path, chunk_frames: int | None = None, max_frames: int | None = N
     blocks = []
     for start in starts:
         stop = min(start + chunk_frames, n_frames)
-        block = dask.delayed(read_frames, pure=True)(str(path), start, stop, stamp)
+        block = dask.delayed(read_frames, pure=True)(str(path), start, stop, stamp, on_corrupt)
         blocks.append(
             da.from_delayed(block, (stop - start, info.height, info.width, 3), dtype=np.uint8)
         )
     frames = da.concatenate(blocks, axis=0)
     return Video(frames, info.fps, info)
+
+
+def check_on_corrupt(on_corrupt: str):
+    """Validate an ``on_corrupt`` choice (:data:`ON_CORRUPT`) before any work."""
+    if on_corrupt not in ON_CORRUPT:
+        raise UserError(f"on_corrupt must be one of {', '.join(ON_CORRUPT)}, got {on_corrupt!r}")
 
 
 def file_stamp(path) -> tuple[int, int]:
@@ -235,49 +302,188 @@ def file_stamp(path) -> tuple[int, int]:
     return stat.st_size, stat.st_mtime_ns
 
 
-def read_frames(path, start: int, stop: int, stamp: tuple[int, int] | None = None) -> np.ndarray:
+def read_frames(path, start: int, stop: int, stamp: tuple[int, int] | None = None,
+                on_corrupt: str = "stop") -> np.ndarray:
     """Decode frames ``[start, stop)`` of a video file as (n, H, W, 3) uint8 RGB.
 
-    Seeks to the key frame at or before ``start`` and decodes forward; each
-    decoded frame is placed by its presentation timestamp, so the result is
-    identical to a sequential decode.  With ``stamp`` (from
-    :func:`file_stamp`), a file changed since it was opened is an error.
-    """
-    import av
+    Seeks to the key frame before ``start`` and decodes forward, placing each
+    frame by its presentation timestamp, so that the result is identical to
+    the same frames of a sequential decode (B-frames included).
 
+    **The grid.**  Frame ``i`` of the result is the frame shown at time
+    ``i / fps`` from the stream's start: the last good frame whose timestamp
+    is before ``(i + 1/2) / fps``.  ``fps`` is the stream's average frame
+    rate as FFmpeg reports it (frames over duration for MP4; the declared
+    rate for Matroska), as in :func:`probe`.  A frame thus lands on the
+    nearest grid slot (ties to the later); a slot that no frame lands on
+    repeats the one before (a gap in a variable-rate file), and of two frames
+    on one slot the later is kept.  For a constant-rate file every frame has
+    its own slot.
+
+    **Corrupt frames** are those the decoder rejects, drops (a packet whose
+    timestamp never comes out of the decoder) or flags corrupt; errors are
+    caught packet by packet, so one bad packet loses one frame only.  Damage
+    that the decoder conceals without a sign (e.g. an FFV1 slice CRC
+    mismatch, which FFmpeg only logs) cannot be seen.
+
+    Parameters
+    ----------
+    path : str or Path
+        A video file.
+    start, stop : int
+        Grid frames to decode.
+    stamp : tuple of int, optional
+        From :func:`file_stamp`: a file changed since then is an error.
+    on_corrupt : {"stop", "repeat"}
+        ``"stop"``: a corrupt frame in ``[start, stop)`` raises a
+        :class:`~daskmag.errors.UserError` with its number.  ``"repeat"``:
+        it shows the previous good frame instead (the next good one before
+        the clip's first good frame), and a warning with its number is
+        printed on stderr.
+
+    Returns
+    -------
+    numpy.ndarray
+        (stop - start, H, W, 3) uint8.
+    """
+    check_on_corrupt(on_corrupt)
     if stamp is not None and file_stamp(path) != tuple(stamp):
         raise UserError(f"{path} changed while it was being read")
+    import av
+
     container = av.open(str(path))
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         fps = _stream_rate(stream)
-        time_base = stream.time_base
-        first_pts = stream.start_time or 0
-        height, width = stream.codec_context.height, stream.codec_context.width
-        out = np.empty((stop - start, height, width, 3), dtype=np.uint8)
-        filled = np.zeros(stop - start, dtype=bool)
-        use_pts = time_base is not None
-        if start > 0 and use_pts:
-            target = first_pts + int(math.floor(start / fps / time_base))
-            container.seek(max(target - 1, first_pts), stream=stream, backward=True)
-        index = 0 if (start == 0 or not use_pts) else None
-        for frame in container.decode(stream):
-            if use_pts and frame.pts is not None:
-                index = int(round((frame.pts - first_pts) * time_base * fps))
-            elif index is None:
-                raise UserError(f"{path}: frame has no timestamp after a seek")
-            if index >= stop:
+        grid = _Grid(stream, fps)
+        back = 0
+        while True:
+            target = grid.seek_target(start) - back
+            from_start = target <= grid.first
+            if start > 0:
+                container.seek(max(target, grid.first), stream=stream, backward=True)
+            segment = _Segment(path, start, stop, stream.codec_context)
+            segment.decode(container, stream, grid, counting=start == 0)
+            # Slot ``start`` shows the last good frame at or before it: when
+            # the seek did not reach one (the key frame landed late, or it and
+            # what follows up to ``start`` are corrupt), look further back.
+            if segment.has_first or from_start:
                 break
-            if index >= start:
-                out[index - start] = frame.to_ndarray(format="rgb24")
-                filled[index - start] = True
-            index += 1
-        if not filled.all():
-            missing = int(np.flatnonzero(~filled)[0]) + start
-            raise UserError(f"{path}: frame {missing} could not be decoded (corrupt or truncated)")
-        return out
+            back = max(4 * back, grid.ticks(math.ceil(fps)), 1)  # 1 s, 4 s, 16 s, ...
+        return segment.result(on_corrupt)
     finally:
         container.close()
 
 
+class _Segment:
+    """One decoding pass of :func:`read_frames`: good frames by grid slot, and the corrupt slots."""
+
+    def __init__(self, path, start: int, stop: int, codec):
+        self.path, self.start, self.stop = path, start, stop
+        self.out = np.empty((stop - start, codec.height, codec.width, 3), dtype=np.uint8)
+        self.own = np.zeros(stop - start, dtype=bool)  # slots with a good frame of their own
+        self.before = None  # the last good frame before ``start``
+        self.after = None  # the first good frame from ``stop`` on, when none came earlier
+        self.corrupt = set()
+
+    @property
+    def has_first(self) -> bool:
+        """Whether slot ``start`` has a good frame to show (its own, or an earlier one)."""
+        return self.before is not None or bool(self.own[0])
+
+    def decode(self, container, stream, grid, counting: bool):
+        """Decode from where ``container`` stands until the segment is complete.
+
+        ``counting``: the container stands at the stream's start, so frames
+        without a timestamp can be counted from 0.
+        """
+        sent, seen = [], set()
+        end = self._place(container.demux(stream), stream.codec_context, grid, sent, seen, counting)
+        # A packet whose timestamp never came out of the decoder lost its
+        # frame.  This finds the bad frame even when frame threading raises
+        # the error some packets later, or the decoder drops it silently.
+        for pts in sent:
+            if pts not in seen and (end is None or pts < end):
+                slot = grid.slot(pts)
+                if self.start <= slot < self.stop:
+                    self.corrupt.add(slot)
+
+    def _place(self, packets, codec, grid, sent: list, seen: set, counting: bool):
+        """Put decoded frames on their slots.
+
+        Returns the timestamp of the frame that ended the segment, or None at
+        the end of the stream.
+        """
+        import av
+
+        start, stop, out, own = self.start, self.stop, self.out, self.own
+        slot = -1 if counting else None
+        try:
+            for packet in packets:
+                if packet.size and packet.pts is not None:
+                    sent.append(packet.pts)
+                try:
+                    frames = codec.decode(packet)
+                except av.error.FFmpegError:
+                    continue  # its lost frame is found by the missing timestamp
+                for frame in frames:
+                    if frame.pts is not None:
+                        seen.add(frame.pts)
+                        slot = grid.slot(frame.pts)
+                    elif slot is None:
+                        raise UserError(f"{self.path}: frame has no timestamp after a seek")
+                    else:
+                        slot += 1
+                    if frame.is_corrupt:
+                        if start <= slot < stop:
+                            self.corrupt.add(slot)
+                    elif slot < start:
+                        self.before = frame  # converted only if it is shown
+                    elif slot < stop:
+                        out[slot - start] = frame.to_ndarray(format="rgb24")
+                        own[slot - start] = True
+                    else:
+                        if self.before is None and not own.any():
+                            self.after = frame
+                        return frame.pts
+        except av.error.FFmpegError as exc:  # from the demuxer: the container is damaged
+            last = start if slot is None or slot < start else slot
+            raise UserError(f"cannot read {self.path} past frame {last} ({_reason(exc)})") from None
+        return None
+
+    def result(self, on_corrupt: str) -> np.ndarray:
+        """The frames: slots without a good frame of their own show the one before."""
+        bad = sorted(self.corrupt)
+        if bad and on_corrupt == "stop":
+            raise UserError(f"{self.path}: frame {bad[0]} is corrupt "
+                            f"(use --on-corrupt repeat to repeat the previous frame)")
+        out, own = self.out, self.own
+        leading = np.zeros(len(own), dtype=bool)
+        if not own.all():
+            # each slot shows the last slot at or before it with a frame of its own
+            source = np.where(own, np.arange(len(own)), -1)
+            np.maximum.accumulate(source, out=source)
+            leading = source < 0
+            if leading.any():
+                out[leading] = self._leading_frame()
+            rest = ~own & ~leading
+            out[rest] = out[source[rest]]
+        for slot in bad:
+            if leading[slot - self.start] and self.before is None:
+                warn(f"{self.path}: frame {slot} is corrupt; showing the next good frame")
+            else:
+                warn(f"{self.path}: frame {slot} is corrupt; repeating the previous frame")
+        return out
+
+    def _leading_frame(self) -> np.ndarray:
+        """What the slots before the segment's first good frame show."""
+        if self.before is not None:
+            return self.before.to_ndarray(format="rgb24")
+        # no good frame since the stream's start: the clip's first frames
+        # are corrupt and show the next good one
+        if self.own.any():
+            return self.out[np.argmax(self.own)]
+        if self.after is not None:
+            return self.after.to_ndarray(format="rgb24")
+        raise UserError(f"{self.path}: no frame could be decoded")

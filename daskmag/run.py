@@ -8,7 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import UserError
+from .errors import UserError, warn
 
 if TYPE_CHECKING:  # the heavy modules load when a job runs, not on import
     from .pyramid import PyramidSpec
@@ -36,13 +36,21 @@ def _say_resuming(done: int, total: int):
     print(f"resuming an interrupted run: {done} of {total} blocks are already done", file=sys.stderr)
 
 
+def warn_variable_rate(info):
+    """Say that a variable-frame-rate input is resampled (see :func:`daskmag.io.read_frames`)."""
+    if info.variable_frame_rate:
+        warn(f"{info.path} has a variable frame rate; it is resampled by timestamp to "
+             f"{float(info.fps):.6g} fps ({info.n_frames} frames from {info.stored_frames})")
+
+
 def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: float | None = None,
                  taps: int | None = None, pyramid: PyramidSpec | None = None,
                  max_frames: int | None = None, workers: int | None = None,
                  scheduler: str | None = None, crf: int = 17, time_chunk: int | None = None,
                  overwrite: bool = False, restart: bool = False, progress: bool = True,
                  quiet: bool = False, client=None, mode: str = "motion", level: int = 4,
-                 chroma_attenuation: float = 1.0, tile: int | None = None) -> MagnifyResult:
+                 chroma_attenuation: float = 1.0, tile: int | None = None,
+                 on_corrupt: str = "stop") -> MagnifyResult:
     """Magnify motion in a video file (or ingested store) and write the result.
 
     Every check on the input, the options and the output runs before any work
@@ -73,11 +81,16 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
         Discard the finished blocks of an interrupted run of the same output
         instead of resuming it (by default a re-run computes only the blocks
         that are missing).
+    on_corrupt : {"stop", "repeat"}
+        A frame of the input that cannot be decoded stops the run with an
+        error naming it, or is replaced by the previous frame with a warning
+        (:func:`daskmag.io.read_frames`).  A variable-frame-rate input is
+        resampled to its average rate, with a warning.
     client : distributed.Client, optional
         Use this client instead of starting a cluster.
     """
     from .cluster import dask_client, worker_threads
-    from .io import open_video, probe
+    from .io import check_on_corrupt, open_video, probe
     from .write import check_output, write_video
     from .magnify import auto_tile, check_band, magnify_motion
 
@@ -95,9 +108,11 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
         from .colour import check_colour, magnify_colour
 
         check_colour(level, chroma_attenuation, info.height, info.width)
+    check_on_corrupt(on_corrupt)
+    warn_variable_rate(info)
 
     def run(client):
-        video = open_video(source, max_frames=max_frames)
+        video = open_video(source, max_frames=max_frames, on_corrupt=on_corrupt)
         if mode == "colour":
             frames = magnify_colour(video, alpha, low, high, rate, level=level,
                                     chroma_attenuation=chroma_attenuation, taps=taps,

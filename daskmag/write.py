@@ -10,8 +10,10 @@ So encoding runs in parallel, memory stays bounded, and a run that is
 killed keeps its finished parts: the same command run again computes only
 the missing blocks (``manifest.json`` in the parts folder holds the Dask
 token of the computation; a different computation is refused unless
-``restart``).  A ``.zarr`` output is written block by block in place, in
-chunk-aligned regions (no locks), with a marker file per finished block.
+``restart``).  A run that fails on a :class:`UserError` (a corrupt input
+frame, say) could never finish, and leaves nothing.  A ``.zarr`` output is
+written block by block in place, in chunk-aligned regions (no locks), with a
+marker file per finished block.
 """
 
 from __future__ import annotations
@@ -304,7 +306,14 @@ def write_video(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool =
         on_resume(done, len(blocks))
     if progress and done:
         progress(int(sum(chunks[i] for i in range(len(blocks)) if i not in tasks)))
-    _run(tasks, chunks, client, progress)
+    try:
+        _run(tasks, chunks, client, progress)
+    except UserError:
+        # the input cannot give these frames (a corrupt frame, a changed
+        # file): this computation can never finish, so its parts are useless
+        _remove(parts.folder)
+        _remove(partial_path(path))
+        raise
     if path.suffix == STORE_SUFFIX:
         _replace(partial_path(path), path)
     else:

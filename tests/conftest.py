@@ -82,6 +82,81 @@ def ntsc_file(tmp_path_factory):
     return path
 
 
+def write_ffv1(path, frames, pts, fps, gop: int = 12, options: dict | None = None):
+    """Write RGB ``frames`` as FFV1 with hand-set timestamps ``pts`` (in ms, Matroska's unit)."""
+    import av
+    from fractions import Fraction
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=fps, options=options or {})
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "bgr0"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        stream.codec_context.gop_size = gop
+        for rgb, stamp in zip(frames, pts):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = stamp, Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def noise_frames(n: int, seed: int = 0) -> np.ndarray:
+    """``n`` distinct random 48x64 RGB frames."""
+    return np.random.default_rng(seed).integers(0, 256, (n, 48, 64, 3), dtype=np.uint8)
+
+
+#: Steps between the timestamps of the VFR clip, in frame periods (40 ms at 25 fps):
+#: gaps of 2 periods (a frame is missing) and of 1/2 (two frames share a slot).
+VFR_STEPS = [1, 1, 2, 1, 0.5, 0.5, 1, 1, 2, 2, 1, 0.5, 1, 1, 0.5, 1.5, 1] * 3 + [0.5]  # 56 periods
+
+
+@pytest.fixture(scope="session")
+def vfr_file(tmp_path_factory):
+    """(path, pts in ms, frames): a variable-frame-rate FFV1 .mkv, nominally 25 fps, key frame every 5."""
+    pts = [0]
+    for step in VFR_STEPS:
+        pts.append(pts[-1] + int(step * 40))
+    frames = noise_frames(len(pts), seed=1)
+    path = tmp_path_factory.mktemp("clips") / "vfr.mkv"
+    return write_ffv1(path, frames, pts, 25, gop=5), pts, frames
+
+
+#: The frame that ``corrupt_file`` damages.
+BAD_FRAME = 57
+
+
+def damage_frame(source, target, index: int):
+    """Copy ``source`` to ``target`` with the end of frame ``index``'s packet payload overwritten.
+
+    For FFV1 version 3 that is the slice footer (slice size and CRC): the
+    decoder rejects the frame.  The payload is found by its bytes, since a
+    packet's ``pos`` points at the container's block header, not the payload.
+    """
+    import av
+
+    with av.open(str(source)) as container:
+        payloads = [bytes(p) for p in container.demux(video=0) if p.size]
+    data = bytearray(Path(source).read_bytes())
+    start = data.find(payloads[index])
+    assert start > 0 and data.find(payloads[index], start + 1) == -1
+    end = start + len(payloads[index])
+    data[end - 8 : end] = b"\xff" * 8
+    Path(target).write_bytes(bytes(data))
+    return target
+
+
+@pytest.fixture(scope="session")
+def corrupt_file(tmp_path_factory):
+    """(clean path, path whose frame BAD_FRAME is corrupt): intra-only FFV1 .mkv, 90 frames at 30 fps."""
+    folder = tmp_path_factory.mktemp("clips")
+    frames = noise_frames(90, seed=2)
+    clean = write_ffv1(folder / "clean.mkv", frames, [round(k * 1000 / 30) for k in range(90)], 30,
+                       gop=1, options={"level": "3", "slicecrc": "1"})
+    return clean, damage_frame(clean, folder / "corrupt.mkv", BAD_FRAME)
+
+
 @pytest.fixture
 def guitar():
     return GUITAR

@@ -118,6 +118,7 @@ def test_overwrite(tmp_path, clip_file):
         (["--low", "abc"], ["number"]),
         (["--orientations", "0"], ["--orientations", "at least 1"]),
         (["--pyramid", "third-octave"], ["--pyramid", "invalid choice"]),
+        (["--on-corrupt", "skip"], ["--on-corrupt", "invalid choice"]),
     ],
 )
 def test_bad_settings_are_one_line_errors(tmp_path, clip_file, extra, words):
@@ -246,3 +247,43 @@ def test_colour_options_need_colour_mode(tmp_path, clip_file):
     result = daskmag("magnify", clip_file, "-o", tmp_path / "o.mkv", "-a", 10, "--low", BAND[0],
                      "--high", BAND[1], "--level", 3)
     assert_user_error(result, "--mode color")
+
+
+def assert_run_error(result, *words):
+    """A mistake found while the cluster runs: exit 2 and one error line (after the dashboard's)."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "Compute Failed" not in result.stderr, result.stderr
+    ours = [line for line in result.stderr.splitlines() if line.startswith("daskmag:")]
+    assert len(ours) == 1 and ours[0].startswith("daskmag: error:"), result.stderr
+    for word in words:
+        assert word.lower() in ours[0].lower(), ours[0]
+
+
+def test_a_corrupt_frame_stops_the_run_or_repeats_the_previous_frame(tmp_path, corrupt_file):
+    from conftest import BAD_FRAME
+
+    source = corrupt_file[1]
+    out = tmp_path / "out.mkv"
+    args = ["magnify", source, "-o", out, "-a", 5, "--low", 1, "--high", 3, "--workers", 2]
+    assert_run_error(daskmag(*args), f"{source}: frame {BAD_FRAME} is corrupt", "--on-corrupt repeat")
+    assert list(tmp_path.iterdir()) == []  # no output, no parts of a run that cannot finish
+    result = daskmag(*args, "--on-corrupt", "repeat")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("daskmag: warning:")]
+    assert warnings == [f"daskmag: warning: {source}: frame {BAD_FRAME} is corrupt; repeating the previous frame"]
+    assert probe(out).n_frames == 90
+
+
+def test_variable_frame_rate_input_is_resampled_with_a_warning(tmp_path, vfr_file):
+    source = vfr_file[0]
+    info = daskmag("info", source)
+    assert info.returncode == 0 and "frames:    57" in info.stdout
+    assert "variable frame rate (53 frames stored); resampled by timestamp to a constant 25 fps" in info.stdout
+    out = tmp_path / "out.mkv"
+    result = daskmag("magnify", source, "-o", out, "-a", 5, "--low", 1, "--high", 3, "--workers", 2)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("daskmag: warning:")]
+    assert warnings == [f"daskmag: warning: {source} has a variable frame rate; it is resampled by "
+                        f"timestamp to 25 fps (57 frames from 53)"]
+    written = probe(out)
+    assert (written.n_frames, written.fps, written.variable_frame_rate) == (57, 25, False)

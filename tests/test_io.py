@@ -181,3 +181,97 @@ def test_truncated_file_is_reported(tmp_path, ntsc_file):
 def test_unknown_output_extension(tmp_path, texture_clip, name):
     with pytest.raises(UserError, match="unknown output extension"):
         write_video(da.from_array(texture_clip), tmp_path / name, 60)
+
+
+# --- difficult input: variable frame rate, corrupt frames -------------------------------------
+
+
+def _on_grid(pts_ms, frames, fps, n):
+    """The rule of read_frames, spelled out: slot i shows the last frame stamped before (i + 1/2) / fps."""
+    slots = [(2 * t * fps + 1000) // 2000 for t in pts_ms]  # floor(t * fps + 1/2), exactly
+    return np.stack([frames[max(k for k, s in enumerate(slots) if s <= i)] for i in range(n)])
+
+
+def test_variable_frame_rate_is_detected_and_counted_on_the_grid(vfr_file):
+    path, pts, _ = vfr_file
+    info = probe(path)
+    assert info.variable_frame_rate and info.fps == 25
+    assert info.stored_frames == len(pts)
+    # duration * fps, rounded: the last frame lasts one period (40 ms)
+    assert info.n_frames == round((pts[-1] + 40) / 40) == 57
+    assert "variable frame rate" in info.describe() and "frames:    57" in info.describe()
+
+
+def test_variable_frame_rate_frames_land_where_their_timestamps_say(vfr_file):
+    path, pts, frames = vfr_file
+    decoded = read_frames(path, 0, 57)
+    assert np.array_equal(decoded, _on_grid(pts, frames, 25, 57))
+    # by hand: frame 3 is 2 periods after frame 2, so slot 3 repeats frame 2 ...
+    assert [np.array_equal(decoded[i], frames[k]) for i, k in [(2, 2), (3, 2), (4, 3)]] == [True] * 3
+    # ... frames 5 and 6 are at 5.5 and 6 periods: both land on slot 6 (a tie goes to the
+    # later slot) and the later frame is kept, so frame 5 is dropped
+    assert np.array_equal(decoded[5], frames[4]) and np.array_equal(decoded[6], frames[6])
+    assert not any(np.array_equal(d, frames[5]) for d in decoded)
+
+
+@pytest.mark.parametrize("chunk_frames", [1, 2, 3, 7, 10])
+def test_variable_frame_rate_seeking_chunks_match_one_piece(vfr_file, chunk_frames):
+    path = vfr_file[0]
+    whole = open_video(path, chunk_frames=57).frames.compute(scheduler="sync")
+    chunked = open_video(path, chunk_frames=chunk_frames).frames
+    assert chunked.shape == whole.shape and len(chunked.chunks[0]) == -(-57 // chunk_frames)
+    assert np.array_equal(chunked.compute(scheduler="threads"), whole)
+
+
+@pytest.mark.parametrize("chunk_frames", [None, 10, 57, 58])
+def test_a_corrupt_frame_stops_with_its_number(corrupt_file, chunk_frames):
+    from conftest import BAD_FRAME
+
+    clean, corrupt = corrupt_file
+    assert probe(corrupt).n_frames == 90 and not probe(corrupt).variable_frame_rate
+    with pytest.raises(UserError, match=rf"corrupt.mkv: frame {BAD_FRAME} is corrupt .*--on-corrupt repeat"):
+        open_video(corrupt, chunk_frames=chunk_frames).frames.compute(scheduler="sync")
+    # the frames around it are fine
+    assert np.array_equal(read_frames(corrupt, 0, BAD_FRAME), read_frames(clean, 0, BAD_FRAME))
+    assert np.array_equal(read_frames(corrupt, BAD_FRAME + 1, 90), read_frames(clean, BAD_FRAME + 1, 90))
+
+
+@pytest.mark.parametrize("chunk_frames", [None, 1, 10, 57, 58])
+def test_a_corrupt_frame_can_repeat_the_previous_one(corrupt_file, chunk_frames, capfd):
+    from conftest import BAD_FRAME
+
+    clean, corrupt = corrupt_file
+    expected = read_frames(clean, 0, 90)
+    expected[BAD_FRAME] = expected[BAD_FRAME - 1]
+    frames = open_video(corrupt, chunk_frames=chunk_frames, on_corrupt="repeat").frames
+    assert np.array_equal(frames.compute(scheduler="threads"), expected)
+    warnings = capfd.readouterr().err.strip().splitlines()
+    assert warnings == [f"daskmag: warning: {corrupt}: frame {BAD_FRAME} is corrupt; repeating the previous frame"]
+
+
+@pytest.mark.parametrize("chunk_frames", [1, 2, 3, 30, 31, 32])
+def test_corrupt_frames_at_a_segment_start_and_at_the_clip_start(tmp_path, corrupt_file, chunk_frames):
+    from conftest import damage_frame
+
+    clean = corrupt_file[0]
+    path = tmp_path / "bad.mkv"
+    # frames 0, 30 and 31: the key frame a seek to 31 or 32 lands on is bad, and so is the next
+    damage_frame(damage_frame(damage_frame(clean, path, 0), path, 30), path, 31)
+    expected = read_frames(clean, 0, 90)
+    expected[0] = expected[1]  # the clip's first frame: the next good one
+    expected[30] = expected[31] = expected[29]
+    frames = open_video(path, chunk_frames=chunk_frames, on_corrupt="repeat").frames.compute(scheduler="sync")
+    assert np.array_equal(frames, expected)
+    with pytest.raises(UserError, match="frame 0 is corrupt"):
+        read_frames(path, 0, 5)
+    with pytest.raises(UserError, match="frame 30 is corrupt"):
+        read_frames(path, 29, 40)
+
+
+def test_on_corrupt_enters_the_task_keys(corrupt_file):
+    clean = corrupt_file[0]
+    stop = open_video(clean, chunk_frames=30).frames
+    assert open_video(clean, chunk_frames=30).frames.name == stop.name  # deterministic
+    assert open_video(clean, chunk_frames=30, on_corrupt="repeat").frames.name != stop.name
+    with pytest.raises(UserError, match="on_corrupt"):
+        open_video(clean, on_corrupt="skip")
