@@ -51,10 +51,10 @@ def test_scaled_video_is_magnified_as_much(texture_clip):
     video = da.from_array(texture_clip, chunks=(40, -1, -1, -1))
     small = scale_video(video, 0.5)
     assert small.shape == (120, 64, 64, 3) and small.chunks[0] == (40, 40, 40)
-    small = small.compute()
+    small = small.compute(scheduler="threads")
     motion = motion_gain(texture_clip, small, [IN_BAND, OUT_OF_BAND], FPS)
     assert motion == pytest.approx([0.5, 0.5], abs=0.01)  # the motion shrinks with the frame
-    out = magnify_motion(small, 10, *BAND, FPS).compute()
+    out = magnify_motion(small, 10, *BAND, FPS).compute(scheduler="threads")
     in_band, out_of_band = motion_gain(small, out, [IN_BAND, OUT_OF_BAND], FPS)
     assert in_band >= 1 + 0.85 * 10 and out_of_band == pytest.approx(1, abs=0.03)
 
@@ -87,8 +87,8 @@ def test_roi_magnifies_inside_as_much_and_leaves_the_rest(tmp_path):
         assert v.shape[1:3] == (h + 128, w + 128)  # the pyramid sees the region and its margin
         return magnify_motion(v, 10, *BAND, FPS)
 
-    out = in_region(video, roi, magnify).compute()
-    whole = magnify_motion(video, 10, *BAND, FPS).compute()
+    out = in_region(video, roi, magnify).compute(scheduler="threads")
+    whole = magnify_motion(video, 10, *BAND, FPS).compute(scheduler="threads")
     outside = np.ones(clip.shape[1:3], bool)
     outside[y : y + h, x : x + w] = False
     assert np.array_equal(out[:, outside], clip[:, outside])
