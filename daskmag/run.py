@@ -113,8 +113,8 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
 
         check_colour(level, chroma_attenuation, height, width)
     elif min(height, width) < 16:
-        raise UserError(f"frames of {width}x{height} (after --scale and --roi) are too small for a "
-                        f"pyramid (need 16x16)")
+        raise UserError(f"frames of {width}x{height} (as processed, after any --scale and --roi) are too "
+                        f"small for a pyramid (need 16x16)")
 
     def run(client):
         def magnify(video):
