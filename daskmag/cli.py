@@ -82,7 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="orientations per scale: angular bands over 180 degrees "
                           "(default: the pyramid's own, see --pyramid)")
     mag.add_argument("--max-frames", "-mf", "--max_frames", dest="max_frames", type=_positive_int,
-                     help="process only the first N frames")
+                     help="process at most N frames (counted from --start)")
+    mag.add_argument("--start", metavar="T",
+                     help="first frame to process and write: a frame number (120) or seconds of the "
+                          "stored file's time line (2.5s: the first frame at or after 2.5 s; default 0)")
+    mag.add_argument("--end", metavar="T",
+                     help="stop before this frame: frames (600) or seconds (10s), as --start "
+                          "(default: the end of the video)")
+    mag.add_argument("--scale", type=_number, default=1.0, metavar="F",
+                     help="process and write frames resized by F (0 < F <= 1, as MIT's scaleVideo; "
+                          "antialiased bicubic; size round(F * size); default 1)")
+    mag.add_argument("--roi", metavar="X,Y,W,H",
+                     help="magnify only this region, in pixels of the input frame (x, y of its top-left "
+                          "corner, width, height; scaled along with --scale); the rest is unchanged, "
+                          "blended over 16 pixels inside the region's border")
     mag.add_argument("--workers", "-t", "--threads", dest="workers", type=_positive_int,
                      help="local worker processes (default: one per core)")
     mag.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
@@ -176,8 +189,8 @@ def _magnify(args) -> int:
         overwrite=args.overwrite, restart=args.restart, progress=not args.no_progress,
         mode="colour" if colour else "motion", level=4 if args.level is None else args.level,
         chroma_attenuation=1.0 if args.chroma_attenuation is None else args.chroma_attenuation,
-        tile=args.tile,
-        on_corrupt=args.on_corrupt,
+        tile=args.tile, on_corrupt=args.on_corrupt, start=args.start, end=args.end, scale=args.scale,
+        roi=args.roi,
     )
     print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
           f"{_rate(result.fps)} fps", file=sys.stderr)

@@ -24,6 +24,7 @@ import dask.array as da
 import numpy as np
 
 from .errors import UserError, warn
+from .region import frame_range
 
 STORE_SUFFIX = ".zarr"
 #: Target size of one Zarr chunk (whole frames along time).
@@ -241,7 +242,7 @@ def default_chunk_frames(height: int, width: int) -> int:
 
 
 def open_video(path, chunk_frames: int | None = None, max_frames: int | None = None,
-               on_corrupt: str = "stop") -> Video:
+               on_corrupt: str = "stop", *, start=None, end=None) -> Video:
     """Open a video file or an ingested ``.zarr`` store as a lazy Dask array.
 
     Parameters
@@ -252,7 +253,11 @@ def open_video(path, chunk_frames: int | None = None, max_frames: int | None = N
         Frames per chunk (default: ~64 MiB per chunk).  For a file, each chunk
         is decoded by its own task.
     max_frames : int, optional
-        Keep only the first ``max_frames`` frames.
+        Keep only the first ``max_frames`` frames (from ``start``).
+    start, end : int or str, optional
+        Keep frames ``[start, end)`` only: frame numbers, or seconds of the
+        stored time line as ``"2.5s"`` (:func:`daskmag.region.frame_range`).
+        Only those frames are decoded.
     on_corrupt : {"stop", "repeat"}
         What to do with a frame that cannot be decoded: raise a
         :class:`~daskmag.errors.UserError` naming it, or show the previous
@@ -268,23 +273,22 @@ def open_video(path, chunk_frames: int | None = None, max_frames: int | None = N
     check_on_corrupt(on_corrupt)
     path = Path(path).absolute()  # workers may run in another folder, or on another machine
     info = probe(path)
-    n_frames = info.n_frames if max_frames is None else min(info.n_frames, int(max_frames))
+    first, stop = frame_range(info.n_frames, info.fps, start, end, max_frames)
     if _is_store(path):
-        frames = da.from_zarr(_open_store_array(path))[:n_frames]
+        frames = da.from_zarr(_open_store_array(path))[first:stop]
         if chunk_frames:
             frames = frames.rechunk({0: chunk_frames})
         return Video(frames, info.fps, info)
     chunk_frames = chunk_frames or default_chunk_frames(info.height, info.width)
-    starts = list(range(0, n_frames, chunk_frames))
     # the file's size and time stamp enter the graph's keys: a changed input
     # is never mistaken for the one an interrupted run was working on
     stamp = file_stamp(path)
     blocks = []
-    for start in starts:
-        stop = min(start + chunk_frames, n_frames)
-        block = dask.delayed(read_frames, pure=True)(str(path), start, stop, stamp, on_corrupt)
+    for begin in range(first, stop, chunk_frames):
+        end_of_block = min(begin + chunk_frames, stop)
+        block = dask.delayed(read_frames, pure=True)(str(path), begin, end_of_block, stamp, on_corrupt)
         blocks.append(
-            da.from_delayed(block, (stop - start, info.height, info.width, 3), dtype=np.uint8)
+            da.from_delayed(block, (end_of_block - begin, info.height, info.width, 3), dtype=np.uint8)
         )
     frames = da.concatenate(blocks, axis=0)
     return Video(frames, info.fps, info)

@@ -49,8 +49,8 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
                  scheduler: str | None = None, crf: int = 17, time_chunk: int | None = None,
                  overwrite: bool = False, restart: bool = False, progress: bool = True,
                  quiet: bool = False, client=None, mode: str = "motion", level: int = 4,
-                 chroma_attenuation: float = 1.0, tile: int | None = None,
-                 on_corrupt: str = "stop") -> MagnifyResult:
+                 chroma_attenuation: float = 1.0, tile: int | None = None, start=None, end=None,
+                 scale: float = 1.0, roi=None, on_corrupt: str = "stop") -> MagnifyResult:
     """Magnify motion in a video file (or ingested store) and write the result.
 
     Every check on the input, the options and the output runs before any work
@@ -67,7 +67,18 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
         Spatial decomposition, as :func:`daskmag.magnify_motion` (default:
         octave bandwidth, 4 orientations).
     max_frames : int, optional
-        Process only the first frames.
+        Process at most this many frames (from ``start``).
+    start, end : int or str, optional
+        Process and write only frames ``[start, end)``: frame numbers (``120``)
+        or seconds of the stored file's time line (``"2.5s"``, the first frame
+        at or after that time), see :func:`daskmag.region.frame_range`.
+    scale : float
+        Process and write frames resized by this factor (0 < scale <= 1),
+        as MIT's ``scaleVideo``: :func:`daskmag.region.scale_video`.
+    roi : (x, y, w, h) or str "x,y,w,h", optional
+        Magnify only this region, in pixels of the *input* frame (scaled with
+        the frames); the rest is the input's, blended over a 16-pixel
+        feather inside the region's border (:func:`daskmag.region.in_region`).
     workers, scheduler
         Local worker processes, or the address of a running scheduler.
     mode : {"motion", "colour"}
@@ -93,10 +104,15 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
     from .io import check_on_corrupt, open_video, probe
     from .write import check_output, write_video
     from .magnify import auto_tile, check_band, magnify_motion
+    from .region import check_roi, check_scale, frame_range, in_region, region_box, scale_roi, scale_video
 
-    if max_frames is not None and max_frames < 1:
-        raise UserError(f"--max-frames must be at least 1, got {max_frames}")
     info = probe(source)
+    first, stop = frame_range(info.n_frames, info.fps, start, end, max_frames)
+    height, width = check_scale(scale, info.height, info.width)
+    if roi is not None:
+        roi = scale_roi(check_roi(roi, info.height, info.width), scale)
+        rows, cols = region_box(roi, height, width)  # what the pyramid sees
+        height, width = rows.stop - rows.start, cols.stop - cols.start
     output = check_output(output, overwrite)
     if output.resolve() == Path(info.path).resolve():
         raise UserError("the output would overwrite the input")
@@ -107,24 +123,30 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
     if mode == "colour":
         from .colour import check_colour, magnify_colour
 
-        check_colour(level, chroma_attenuation, info.height, info.width)
+        check_colour(level, chroma_attenuation, height, width)
+    elif min(height, width) < 16:
+        raise UserError(f"frames of {width}x{height} (as processed, after any --scale and --roi) are too "
+                        f"small for a pyramid (need 16x16)")
+
     check_on_corrupt(on_corrupt)
     warn_variable_rate(info)
 
     def run(client):
-        video = open_video(source, max_frames=max_frames, on_corrupt=on_corrupt)
-        if mode == "colour":
-            frames = magnify_colour(video, alpha, low, high, rate, level=level,
-                                    chroma_attenuation=chroma_attenuation, taps=taps,
-                                    time_chunk=time_chunk, min_blocks=worker_threads(client))
-        else:
-            frames = magnify_motion(video, alpha, low, high, rate, taps=taps, pyramid=pyramid,
-                                    time_chunk=time_chunk, min_blocks=worker_threads(client),
-                                    tile=auto_tile(info.height, info.width, tile))
+        def magnify(video):
+            if mode == "colour":
+                return magnify_colour(video, alpha, low, high, rate, level=level,
+                                      chroma_attenuation=chroma_attenuation, taps=taps,
+                                      time_chunk=time_chunk, min_blocks=worker_threads(client))
+            return magnify_motion(video, alpha, low, high, rate, taps=taps, pyramid=pyramid,
+                                  time_chunk=time_chunk, min_blocks=worker_threads(client),
+                                  tile=auto_tile(height, width, tile))
+
+        video = scale_video(open_video(source, start=first, end=stop, on_corrupt=on_corrupt).frames, scale)
+        frames = magnify(video) if roi is None else in_region(video, roi, magnify)
         with _progress_bar(frames.shape[0], progress) as bar:
             write_video(frames, output, info.fps, crf=crf, overwrite=overwrite, client=client,
                         progress=bar.update, restart=restart, on_resume=_say_resuming)
-        return MagnifyResult(output, frames.shape[0], info.width, info.height, info.fps)
+        return MagnifyResult(output, frames.shape[0], frames.shape[2], frames.shape[1], info.fps)
 
     if client is not None:
         return run(client)

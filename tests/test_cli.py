@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import BAND, FPS
+from conftest import BAND, FPS, IN_BAND, OUT_OF_BAND
 from daskmag import PyramidSpec, magnify_motion
 from daskmag.io import open_video, probe
 
@@ -119,6 +119,16 @@ def test_overwrite(tmp_path, clip_file):
         (["--orientations", "0"], ["--orientations", "at least 1"]),
         (["--pyramid", "third-octave"], ["--pyramid", "invalid choice"]),
         (["--on-corrupt", "skip"], ["--on-corrupt", "invalid choice"]),
+        (["--start", "120"], ["--start", "outside", "120 frames"]),
+        (["--end", "2.5s"], ["--end", "outside", "2.000 s"]),
+        (["--start", "50", "--end", "0.5s"], ["before --end"]),
+        (["--start", "two"], ["--start", "seconds"]),
+        (["--scale", "0"], ["--scale", "above 0"]),
+        (["--scale", "1.5"], ["--scale", "at most 1"]),
+        (["--scale", "0.1"], ["too small"]),
+        (["--roi", "1,2,3"], ["--roi", "x,y,w,h"]),
+        (["--roi", "100,100,50,50"], ["--roi", "outside", "128x128"]),
+        (["--roi", "10,10,0,20"], ["--roi", "no pixels"]),
     ],
 )
 def test_bad_settings_are_one_line_errors(tmp_path, clip_file, extra, words):
@@ -211,7 +221,8 @@ def test_help_lists_the_controls_with_units():
     result = daskmag("magnify", "--help")
     assert result.returncode == 0
     for text in ("--alpha", "--low", "Hz", "--taps", "--workers", "--scheduler", "-lo", "-ws", "--overwrite",
-                 "--pyramid", "quarter-octave", "--orientations"):
+                 "--pyramid", "quarter-octave", "--orientations", "--start", "--end", "seconds", "2.5s",
+                 "--scale", "--roi", "X,Y,W,H", "pixels of the input frame"):
         assert text in result.stdout
 
 
@@ -287,3 +298,48 @@ def test_variable_frame_rate_input_is_resampled_with_a_warning(tmp_path, vfr_fil
                         f"timestamp to 25 fps (57 frames from 53)"]
     written = probe(out)
     assert (written.n_frames, written.fps, written.variable_frame_rate) == (57, 25, False)
+def test_start_end_write_that_part_of_the_input(tmp_path, clip_file):
+    """Seconds and frames; with alpha 0 the output is exactly the input's slice."""
+    out = tmp_path / "part.mkv"
+    result = daskmag("magnify", clip_file, "-o", out, "-a", 0, "--low", BAND[0], "--high", BAND[1],
+                     "--start", "0.5s", "--end", 100, "-mf", 50, "--workers", 1)
+    assert result.returncode == 0, result.stderr
+    assert "50 frames of 128x128" in result.stderr
+    assert np.array_equal(open_video(out).frames.compute(), open_video(clip_file).frames[30:80].compute())
+
+
+def test_scale_writes_smaller_frames_magnified_as_much(tmp_path, clip_file):
+    from daskmag.measure import motion_gain
+    from daskmag.region import scale_video
+
+    out = tmp_path / "small.mkv"
+    result = daskmag("magnify", clip_file, "-o", out, "-a", 10, "--low", BAND[0], "--high", BAND[1],
+                     "--scale", 0.5, "--workers", 1)
+    assert result.returncode == 0, result.stderr
+    info = probe(out)
+    assert (info.n_frames, info.width, info.height) == (120, 64, 64)
+    small = scale_video(open_video(clip_file).frames, 0.5).compute()
+    in_band, out_of_band = motion_gain(small, open_video(out).frames.compute(), [IN_BAND, OUT_OF_BAND], FPS)
+    assert in_band >= 1 + 0.85 * 10 and out_of_band == pytest.approx(1, abs=0.03)
+
+
+def test_roi_magnifies_only_the_region(tmp_path):
+    from daskmag.measure import motion_gain
+    from daskmag.synthetic import translating_clip
+    from daskmag.write import write_array
+
+    clip = translating_clip(120, 224, 224, FPS, ((0.1, IN_BAND), (0.1, OUT_OF_BAND)))
+    source, out = tmp_path / "big.mkv", tmp_path / "roi.mkv"
+    write_array(clip, source, FPS)
+    x, y, w, h = 80, 72, 64, 80
+    result = daskmag("magnify", source, "-o", out, "-a", 10, "--low", BAND[0], "--high", BAND[1],
+                     "--roi", f"{x},{y},{w},{h}", "--workers", 1)
+    assert result.returncode == 0, result.stderr
+    frames = open_video(out).frames.compute()
+    outside = np.ones(clip.shape[1:3], bool)
+    outside[y : y + h, x : x + w] = False
+    assert np.array_equal(frames[:, outside], clip[:, outside])
+    whole = magnify_motion(clip, 10, *BAND, FPS).compute()
+    inner = (slice(None), slice(y + 16, y + h - 16), slice(x + 16, x + w - 16))
+    gain, whole_gain = (motion_gain(clip[inner], f[inner], [IN_BAND], FPS)[0] for f in (frames, whole))
+    assert gain == pytest.approx(whole_gain, rel=0.05)

@@ -58,6 +58,18 @@ def test_max_frames(clip_file):
     assert open_video(clip_file, max_frames=50).frames.shape[0] == 50
 
 
+def test_start_and_end_decode_only_that_part(ntsc_file, tmp_path):
+    """0.5 s at 29.97 fps is frame 15 (at 0.5005 s); the seeking decode of the part is exact."""
+    reference = _sequential_decode(ntsc_file)
+    video = open_video(ntsc_file, chunk_frames=7, start="0.5s", end=40)
+    assert video.frames.chunks[0] == (7, 7, 7, 4)
+    assert np.array_equal(video.frames.compute(scheduler="threads"), reference[15:40])
+    assert np.array_equal(open_video(ntsc_file, start=20, max_frames=5).frames.compute(), reference[20:25])
+    store = tmp_path / "s.zarr"
+    ingest(open_video(ntsc_file), store)
+    assert np.array_equal(open_video(store, start="1s", end="1.2s").frames.compute(), reference[30:36])
+
+
 def test_ingest_makes_a_chunked_zarr_v3_store(tmp_path, clip_file, client):
     store = tmp_path / "clip.zarr"
     ingest(clip_file, store, chunk_frames=32, client=client)

@@ -9,8 +9,10 @@ from conftest import BAND, FPS, IN_BAND, OUT_OF_BAND
 from daskmag.color import luma
 from daskmag.errors import UserError
 from daskmag.io import open_video, probe
-from daskmag.measure import motion_gain
+from daskmag.measure import motion_gain, pairwise_shifts
+from daskmag.region import scale_video
 from daskmag.run import magnify_file
+from daskmag.synthetic import motion
 
 
 def test_magnify_file_on_a_cluster(tmp_path, clip_file, client):
@@ -33,6 +35,32 @@ def test_fps_option_sets_the_filming_rate_not_the_output_rate(tmp_path, clip_fil
     magnify_file(clip_file, reference, alpha=10, low=BAND[0], high=BAND[1], client=client, progress=False)
     assert probe(out).fps == Fraction(60)
     assert np.abs(open_video(out).frames.compute().astype(int) - open_video(reference).frames.compute()).max() <= 1
+
+
+def test_range_output_frame_k_is_input_frame_start_plus_k(tmp_path, clip_file, client):
+    """The motion each output frame gains is alpha times the input's at frame start + k."""
+    out = tmp_path / "part.mkv"
+    result = magnify_file(clip_file, out, alpha=10, low=BAND[0], high=BAND[1], client=client, progress=False,
+                          start="0.45s", end=100)  # frame 27: a quarter period of 5 Hz off a whole one
+    assert result.n_frames == 73 and probe(out).n_frames == 73
+    source = open_video(clip_file).frames[27:100].compute()
+    added = pairwise_shifts(source, open_video(out).frames.compute())[:, 1]
+    expected = 10 * motion(120, FPS, [(0.1, IN_BAND)])
+    assert np.corrcoef(added, expected[27:100])[0, 1] > 0.99
+    assert abs(np.corrcoef(added, expected[:73])[0, 1]) < 0.1  # frame k is not input frame k
+    assert added.std() == pytest.approx(expected.std(), rel=0.1)
+
+
+def test_scale_and_roi_combine(tmp_path, clip_file, client):
+    """The region is in input pixels, scaled with the frames."""
+    out = tmp_path / "small.mkv"
+    result = magnify_file(clip_file, out, alpha=10, low=BAND[0], high=BAND[1], client=client, progress=False,
+                          scale=0.5, roi="0,64,128,64", start=10, max_frames=40)
+    assert (result.n_frames, result.width, result.height) == (40, 64, 64)
+    small = scale_video(open_video(clip_file, start=10, end=50).frames, 0.5).compute()
+    frames = open_video(out).frames.compute()
+    assert np.array_equal(frames[:, :32], small[:, :32])  # above the region: the input
+    assert np.abs(frames[:, 32 + 16 :].astype(int) - small[:, 32 + 16 :]).max() > 5  # in it: magnified
 
 
 def test_output_equal_to_input_is_refused(clip_file, client):
