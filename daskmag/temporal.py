@@ -431,7 +431,9 @@ class IIRFilter(TemporalFilter):
         self.zi = scipy.signal.sosfilt_zi(self.increment_sos)
         self.halo_before = _warmup(self.increment_sos) + 1  # + the increment before a sample
         self.halo_after = _warmup(self.sos) if zero_phase else 0
-        self.prediction_window = PREDICTION_WINDOW
+        # fitted within the first and last blocks whatever the chunking (a block
+        # has at least max(halo) frames of its own)
+        self.prediction_window = max(self.halo_before, self.halo_after) - 1
 
     def _phase(self, increments, start, stop):
         import scipy.signal
