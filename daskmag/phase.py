@@ -12,7 +12,11 @@ directly (:func:`daskmag.temporal.filter_increments`).  That is the filter of
 the unwrapped phase, so a slow drift of many radians over minutes of footage
 never wraps into a spike, and no reference frame is needed: the taps have
 exactly zero DC gain, so every time block gives the same filtered phase
-whatever the chunking.
+whatever the chunking.  Other temporal filters (ideal, Butterworth, MIT's
+difference of IIRs, a sliding window) sit behind the same interface,
+:class:`daskmag.temporal.TemporalFilter`, which also says how many frames
+of halo a block needs.  Pass 3 may smooth each band's phase shift spatially
+(MIT's ``sigma``) before it is applied.
 """
 
 from __future__ import annotations
