@@ -40,6 +40,13 @@ def fft_module(array) -> types.ModuleType:
     return importlib.import_module("scipy.fft")
 
 
+def ndimage_module(array) -> types.ModuleType:
+    """Return ``scipy.ndimage`` or ``cupyx.scipy.ndimage``, whichever matches ``array``."""
+    if array_module(array).__name__ == "cupy":
+        return importlib.import_module("cupyx.scipy.ndimage")
+    return importlib.import_module("scipy.ndimage")
+
+
 def to_numpy(array):
     """Return ``array`` as a NumPy array (copying from the GPU if needed)."""
     if array_module(array).__name__ == "cupy":

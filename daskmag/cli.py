@@ -14,6 +14,7 @@ from pathlib import Path
 from .errors import UserError
 from .io import ON_CORRUPT
 from .pyramid import PYRAMID_KINDS, PyramidSpec
+from .temporal import DEFAULT_WINDOW, FILTER_KINDS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -71,8 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
     mag.add_argument("-f", "--fps", type=_number, default=None,
                      help="rate the footage was filmed at, Hz (default: the file's rate; -1 too). "
                           "Give it for high-speed footage stored at a slower rate")
-    mag.add_argument("--taps", "-ws", "--window_size", dest="taps", type=_positive_int,
-                     help="length of the temporal filter in frames (default: from the band)")
+    mag.add_argument("--taps", "-ws", "--window_size", "--window", dest="taps", type=_positive_int,
+                     help="length of the temporal filter in frames: the FIR's taps for --filter fir "
+                          f"(default: from the band), the window for --filter window (default {DEFAULT_WINDOW})")
+    mag.add_argument("--filter", dest="filter", choices=list(FILTER_KINDS), default="fir",
+                     help="temporal band-pass: fir (zero-phase Kaiser FIR, default), ideal (FFT mask "
+                          "over the whole clip, which must fit in memory), butter (Butterworth, "
+                          "zero-phase forward-backward; --causal: forward only), diff-iir (MIT's "
+                          "difference of two first-order low-passes, causal), window (the "
+                          "predecessor's sliding-window ideal filter, centred: no lag)")
+    mag.add_argument("--order", type=_positive_int, default=2,
+                     help="order of --filter butter (default 2)")
+    mag.add_argument("--causal", action="store_true",
+                     help="--filter butter forwards only (response H, delayed, streams over any "
+                          "length) instead of forward-backward (|H|^2, no delay)")
+    mag.add_argument("--sigma", type=_number, default=0.0, metavar="PX",
+                     help="amplitude-weighted Gaussian smoothing of the phase, in pixels of the "
+                          "frame (MIT's sigma, e.g. 2-5): less magnified noise (default 0: none)")
+    mag.add_argument("--attenuate-other", "--attenuate_other", dest="attenuate_other",
+                     action="store_true",
+                     help="remove motion outside the band (MIT's attenuateOtherFreq); motion slower "
+                          "than half the low edge (drift, pans) is kept")
     kinds = "; ".join(f"{name}: {kind.bands_per_octave} per octave, {kind.orientations} orientations"
                       for name, kind in PYRAMID_KINDS.items())
     mag.add_argument("--pyramid", choices=list(PYRAMID_KINDS), default="octave",
@@ -179,6 +199,8 @@ def _magnify(args) -> int:
     colour = args.mode in ("color", "colour")
     if not colour and (args.level is not None or args.chroma_attenuation is not None):
         raise UserError("--level and --chroma-attenuation apply to --mode color only")
+    if colour and (args.filter != "fir" or args.sigma or args.attenuate_other or args.causal):
+        raise UserError("--filter, --sigma, --attenuate-other and --causal apply to --mode motion only")
     if args.orientations is not None and args.orientations < 1:
         raise UserError(f"--orientations must be at least 1, got {args.orientations}")
     result = magnify_file(
@@ -190,7 +212,8 @@ def _magnify(args) -> int:
         mode="colour" if colour else "motion", level=4 if args.level is None else args.level,
         chroma_attenuation=1.0 if args.chroma_attenuation is None else args.chroma_attenuation,
         tile=args.tile, on_corrupt=args.on_corrupt, start=args.start, end=args.end, scale=args.scale,
-        roi=args.roi,
+        roi=args.roi, filter=args.filter, order=args.order, causal=args.causal, sigma=args.sigma,
+        attenuate_other=args.attenuate_other,
     )
     print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
           f"{_rate(result.fps)} fps", file=sys.stderr)

@@ -1,7 +1,8 @@
 """Lazy, Dask-parallel motion magnification: argument checks, overlap depth, graph.
 
-The graph is one task per time block: the block's frames plus a halo of
-``taps // 2`` frames on each side (``dask.array.overlap``) go through the
+The graph is one task per time block: the block's frames plus the temporal
+filter's halo (``taps // 2`` frames on each side for the default FIR; see
+:class:`daskmag.temporal.TemporalFilter`) (``dask.array.overlap``) go through the
 fused kernel :func:`daskmag.phase.magnify_block` (frames -> bands -> phase ->
 filter -> collapse -> frames), which returns only the block's own frames.
 No band is ever held whole and nothing is rechunked into whole-length time
@@ -22,7 +23,7 @@ from .errors import UserError
 from .io import Video
 from .phase import magnify_block
 from .pyramid import PyramidSpec, centred_spectrum, pyramid_filters, sampled_band, sampling_step
-from .temporal import design_bandpass
+from .temporal import FILTER_KINDS, make_filter, reference_highpass
 
 #: Default spatial halo of a tile, in pixels.
 TILE_MARGIN = 64
@@ -35,6 +36,9 @@ BLOCK_BYTES = 1 * 2**30
 #: A block's own frames, in halos (see :func:`plan_time_chunks`).
 HALOS_PER_BLOCK = 8
 MIN_BLOCK_FRAMES = 64
+#: ``--filter ideal`` holds the whole clip in one block: at most this many
+#: frames x pixels (of a tile), ~16 GiB of working memory.
+IDEAL_MAX_FRAME_PIXELS = 2**30
 #: Working bytes per pixel per frame of a block: the phase increments of all
 #: bands (~3.3 coefficients per pixel, float16 in large blocks), the phase
 #: shifts of the core frames, and the RGB frames in and out.
@@ -62,6 +66,22 @@ def check_band(alpha: float, low: float, high: float, fps: float, taps: int | No
         )
     if taps is not None and taps < 3:
         raise UserError(f"the temporal filter needs at least 3 taps, got {taps}")
+
+
+def check_controls(filter: str = "fir", order: int = 2, causal: bool = False, sigma: float = 0.0,
+                   taps: int | None = None):
+    """Raise :class:`UserError` with a one-line reason if the filter or smoothing settings are unusable."""
+    if filter not in FILTER_KINDS:
+        raise UserError(f"unknown temporal filter {filter!r}: use one of {', '.join(FILTER_KINDS)}")
+    if sigma is None or not math.isfinite(sigma) or sigma < 0:
+        raise UserError(f"sigma must be a number of pixels >= 0, got {sigma}")
+    if filter == "butter" and not 1 <= order <= 10:
+        raise UserError(f"the Butterworth order must be 1 to 10, got {order}")
+    if causal and filter != "butter":
+        raise UserError("--causal applies to --filter butter (diff-iir is always causal, "
+                        "fir/ideal/window are zero-phase)")
+    if taps is not None and filter in ("ideal", "butter", "diff-iir"):
+        raise UserError(f"--taps/-ws sets the length of --filter fir or window, not {filter}")
 
 
 def plan_time_chunks(n_frames: int, frame_pixels: int, halo: int, *, time_chunk: int | None = None,
@@ -104,7 +124,8 @@ def _as_frames(video, fps):
 def magnify_motion(video, alpha: float, low: float, high: float, fps=None, *, taps: int | None = None,
                    pyramid: PyramidSpec | None = None, time_chunk: int | None = None,
                    min_blocks: int = 1, block_bytes: int = BLOCK_BYTES, tile: int | None = None,
-                   tile_margin: int = TILE_MARGIN) -> da.Array:
+                   tile_margin: int = TILE_MARGIN, filter: str = "fir", order: int = 2,
+                   causal: bool = False, sigma: float = 0.0, attenuate_other: bool = False) -> da.Array:
     """Phase-based motion magnification, lazily.
 
     Parameters
@@ -121,6 +142,7 @@ def magnify_motion(video, alpha: float, low: float, high: float, fps=None, *, ta
     taps : int, optional
         Length of the zero-phase FIR band-pass (default from the band, see
         :func:`daskmag.temporal.default_taps`); the temporal halo is ``taps // 2``.
+        With ``filter="window"``: the window, in frames (default 30).
     pyramid : PyramidSpec, optional
         Default: octave bandwidth, 4 orientations, as many levels as fit.
     time_chunk : int, optional
@@ -137,6 +159,21 @@ def magnify_motion(video, alpha: float, low: float, high: float, fps=None, *, ta
         level (tested).
     tile_margin : int
         Spatial halo of each tile, in pixels.
+    filter : {"fir", "ideal", "butter", "diff-iir", "window"}
+        Temporal filter (:func:`daskmag.temporal.make_filter`).  The time
+        blocks' halos come from it; ``ideal`` puts the whole clip in one
+        block (at most :data:`IDEAL_MAX_FRAME_PIXELS` frames x pixels).
+    order : int
+        Order of ``filter="butter"``.
+    causal : bool
+        ``filter="butter"`` forwards only (streams over any length), else
+        forward-backward (zero-phase).
+    sigma : float
+        Amplitude-weighted Gaussian smoothing of every band's phase shift,
+        in pixels of the frame (MIT's sigma); reduces magnified noise.
+    attenuate_other : bool
+        Remove motion outside the band (MIT's attenuateOtherFreq) above half
+        the band's low edge (:func:`daskmag.temporal.reference_highpass`).
 
     Returns
     -------
@@ -160,24 +197,44 @@ def magnify_motion(video, alpha: float, low: float, high: float, fps=None, *, ta
     n_frames, height, width, _ = frames.shape
     if min(height, width) < 16:
         raise UserError(f"frames of {width}x{height} are too small for a pyramid (need 16x16)")
-    band_taps = design_bandpass(low, high, fps, taps)
-    halo = len(band_taps) // 2
+    check_controls(filter, order, causal, sigma, taps)
+    temporal = make_filter(filter, low, high, fps, taps=taps, order=order, causal=causal)
+    reference = reference_highpass(low, fps) if attenuate_other else None
+    filters = [temporal] + ([reference] if reference is not None else [])
+    before = max(f.halo_before for f in filters)
+    after = max(f.halo_after for f in filters)
     rows, cols, margin, spec = _tiling(spec, height, width, tile, tile_margin)
     tile_pixels = (max(rows) + 2 * margin) * (max(cols) + 2 * margin)
-    chunks = plan_time_chunks(n_frames, tile_pixels, halo, time_chunk=time_chunk,
-                              min_blocks=min_blocks, block_bytes=block_bytes)
+    if temporal.whole_clip:
+        if n_frames * tile_pixels > IDEAL_MAX_FRAME_PIXELS:
+            raise UserError(f"--filter ideal needs the whole clip in memory: {n_frames} frames of "
+                            f"{tile_pixels} pixels is too long; use --max-frames, --tile or another --filter")
+        chunks = (n_frames,)
+    else:
+        chunks = plan_time_chunks(n_frames, tile_pixels, max(before, after), time_chunk=time_chunk,
+                                  min_blocks=min_blocks, block_bytes=block_bytes)
     frames = frames.rechunk((chunks, rows, cols, 3))
-    depth = {0: halo if len(chunks) > 1 else 0, 1: margin if len(rows) > 1 else 0,
+    single = len(chunks) == 1
+    depth = {0: (0, 0) if single else (before, after), 1: margin if len(rows) > 1 else 0,
              2: margin if len(cols) > 1 else 0, 3: 0}
     boundary = {0: "none", 1: "periodic", 2: "periodic", 3: "none"}
-    extended = da.overlap.overlap(frames, depth=depth, boundary=boundary)
+    if before != after and not single:
+        # dask's asymmetric overlap needs boundary "none" on every axis: add the spatial margins apart
+        extended = da.overlap.overlap(frames, depth={0: depth[0], 1: 0, 2: 0, 3: 0}, boundary="none")
+        extended = da.overlap.overlap(extended, depth={0: 0, 1: depth[1], 2: depth[2], 3: 0},
+                                      boundary=boundary)
+    else:
+        depth[0] = depth[0][0]
+        extended = da.overlap.overlap(frames, depth=depth, boundary=boundary)
     return extended.map_blocks(
         _magnify_chunk,
-        taps=band_taps.astype(np.float32),
+        temporal=temporal,
         alpha=float(alpha),
         spec=spec,
-        halo=halo,
+        halos=(before, after),
         margins=(depth[1], depth[2]),
+        sigma=float(sigma),
+        reference=reference,
         chunks=frames.chunks,
         dtype=np.uint8,
         meta=np.empty((0, 0, 0, 0), dtype=np.uint8),
@@ -185,15 +242,18 @@ def magnify_motion(video, alpha: float, low: float, high: float, fps=None, *, ta
     )
 
 
-def _magnify_chunk(block, taps, alpha, spec, halo, margins=(0, 0), block_info=None):
+def _magnify_chunk(block, temporal, alpha, spec, halos, margins=(0, 0), sigma=0.0, reference=None,
+                   block_info=None):
     index = block_info[None]["chunk-location"][0]
     count = block_info[None]["num-chunks"][0]
     first, last = index == 0, index == count - 1
-    start = 0 if first else halo
-    stop = block.shape[0] - (0 if last else halo)
+    before, after = halos
+    start = 0 if first else before
+    stop = block.shape[0] - (0 if last else after)
     out = magnify_block(
-        block, taps, alpha, spec, start, stop,
-        pad_before=halo if first else 0, pad_after=halo if last else 0,
+        block, temporal, alpha, spec, start, stop,
+        pad_before=before if first else 0, pad_after=after if last else 0,
+        sigma=sigma, reference=reference,
     )
     dy, dx = margins
     return out[:, dy : out.shape[1] - dy, dx : out.shape[2] - dx]

@@ -12,17 +12,21 @@ directly (:func:`daskmag.temporal.filter_increments`).  That is the filter of
 the unwrapped phase, so a slow drift of many radians over minutes of footage
 never wraps into a spike, and no reference frame is needed: the taps have
 exactly zero DC gain, so every time block gives the same filtered phase
-whatever the chunking.
+whatever the chunking.  Other temporal filters (ideal, Butterworth, MIT's
+difference of IIRs, a sliding window) sit behind the same interface,
+:class:`daskmag.temporal.TemporalFilter`, which also says how many frames
+of halo a block needs.  Pass 3 may smooth each band's phase shift spatially
+(MIT's ``sigma``) before it is applied.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._backend import array_module
+from ._backend import array_module, ndimage_module
 from .color import add_luma, luma
 from .pyramid import PyramidSpec, analyse, centred_spectrum, pyramid_filters, real_image, synthesise_into
-from .temporal import filter_increments, increment_kernel
+from .temporal import FIRFilter, TemporalFilter
 
 #: Bytes of one working strip of a band's phase (over all frames of the
 #: block); bounds the temporaries of the temporal filter.
@@ -105,34 +109,69 @@ def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None,
     return increments, kept
 
 
-def fir_phase_shift(increments, taps, alpha: float, start: int, stop: int, pad_before: int = 0,
-                    pad_after: int = 0):
-    """Pass 2: the phase change ``alpha * bandpass(phase)`` at frames ``[start, stop)``.
+def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, stop: int,
+                pad_before: int = 0, pad_after: int = 0, reference: TemporalFilter | None = None):
+    """Pass 2: a band's phase change at frames ``[start, stop)``.
+
+    ``alpha * bandpass(phase)``, or with a ``reference`` (``--attenuate-other``)
+    ``(1 + alpha) * bandpass(phase) - (phase - lowpass(phase))``: the new phase
+    is the slow reference plus ``1 + alpha`` times the band, so motion outside
+    the band but above the reference's cut-off is removed.
 
     Parameters
     ----------
     increments : float array (T - 1, h, w)
         One band's phase increments (:func:`band_increments`).
-    taps : ndarray
-        Symmetric temporal FIR taps (odd length, zero DC gain).
+    temporal : TemporalFilter
+        The band-pass (:func:`daskmag.temporal.make_filter`).
     start, stop, pad_before, pad_after
-        As :func:`daskmag.temporal.filter_increments`.
+        As :meth:`daskmag.temporal.TemporalFilter.phase`.
+    reference : TemporalFilter, optional
+        The high-pass ``phase - reference`` (:func:`daskmag.temporal.reference_highpass`).
 
     Returns
     -------
     array (stop - start, h, w), of the increments' dtype
     """
     xp = array_module(increments)
-    kernel = increment_kernel(taps)
     n_frames, rows, cols = increments.shape
     out = xp.empty((stop - start, rows, cols), dtype=increments.dtype)
     strip = max(1, STRIP_BYTES // max(1, n_frames * cols * 4))
     for r0 in range(0, rows, strip):
         part = increments[:, r0 : r0 + strip].astype(xp.float32, copy=False)
-        filtered = filter_increments(part, kernel, start, stop, pad_before, pad_after)
-        filtered *= alpha
+        filtered = temporal.phase(part, start, stop, pad_before, pad_after)
+        if reference is None:
+            filtered *= alpha
+        else:
+            filtered *= 1.0 + alpha
+            filtered -= reference.phase(part, start, stop, pad_before, pad_after)
         out[:, r0 : r0 + strip] = filtered
     return out
+
+
+def smooth_phase(phase_shift, coefficients, sigma):
+    """Amplitude-weighted Gaussian blur of a band's phase shift, ``G*(shift |c|) / G*|c|``.
+
+    Noise dominates the phase where the amplitude is small; weighting by the
+    amplitude lets the well-measured neighbours decide there (MIT's
+    ``AmplitudeWeightedBlur``).  The blur wraps around the edges, as the
+    pyramid's FFTs do.
+
+    Parameters
+    ----------
+    phase_shift : float array (T, h, w)
+    coefficients : complex array (T, h, w)
+    sigma : (float, float)
+        Standard deviation along rows and columns, in the band's own samples.
+    """
+    xp, ndimage = array_module(coefficients), ndimage_module(coefficients)
+    amplitude = xp.abs(coefficients)
+    sigmas = (0.0,) + tuple(sigma)
+    weighted = ndimage.gaussian_filter(phase_shift.astype(xp.float32) * amplitude, sigmas, mode="wrap")
+    weight = ndimage.gaussian_filter(amplitude, sigmas, mode="wrap")
+    weight += xp.finfo(xp.float32).tiny
+    weighted /= weight
+    return weighted
 
 
 def rotate(coefficients, phase_shift):
@@ -147,7 +186,7 @@ def rotate(coefficients, phase_shift):
     return rotation
 
 
-def apply_phase_shifts(rgb, phase_shifts, spec: PyramidSpec, kept=None):
+def apply_phase_shifts(rgb, phase_shifts, spec: PyramidSpec, kept=None, sigma: float = 0.0):
     """Pass 3: shift every band's phase and add the resulting luminance change.
 
     Parameters
@@ -158,6 +197,10 @@ def apply_phase_shifts(rgb, phase_shifts, spec: PyramidSpec, kept=None):
         Per band, the phase change of every coefficient.
     kept : list of complex64 arrays (T, h_b, w_b), optional
         The frames' coefficients, if pass 1 kept them; else recomputed.
+    sigma : float
+        Smooth each band's phase shift (:func:`smooth_phase`) over a Gaussian
+        of this many pixels of the frame, i.e. ``sigma`` divided by the
+        band's decimation in its own samples (as MIT does per level); 0: none.
 
     Returns
     -------
@@ -174,39 +217,53 @@ def apply_phase_shifts(rgb, phase_shifts, spec: PyramidSpec, kept=None):
         change = xp.zeros((t1 - t0, height, width), dtype=xp.complex64)
         for j, band in enumerate(bands):
             coefficients = kept[j][t0:t1] if kept is not None else analyse(spectrum, band)
-            synthesise_into(change, rotate(coefficients, phase_shifts[j][t0:t1]), band)
+            shift = phase_shifts[j][t0:t1]
+            if sigma:
+                band_sigma = (sigma * band.shape[0] / height, sigma * band.shape[1] / width)
+                shift = smooth_phase(shift, coefficients, band_sigma)
+            synthesise_into(change, rotate(coefficients, shift), band)
         out[t0:t1] = add_luma(rgb[t0:t1], real_image(change))
     return out
 
 
-def magnify_block(rgb, taps, alpha: float, spec: PyramidSpec = PyramidSpec(), start: int = 0,
+def magnify_block(rgb, temporal, alpha: float, spec: PyramidSpec = PyramidSpec(), start: int = 0,
                   stop: int | None = None, pad_before: int = 0, pad_after: int = 0,
-                  keep_bytes: int = KEEP_BYTES):
+                  keep_bytes: int = KEEP_BYTES, sigma: float = 0.0,
+                  reference: TemporalFilter | None = None):
     """Magnify motion in a block of RGB frames; return frames ``[start, stop)``.
 
     Parameters
     ----------
     rgb : uint8 array (T, H, W, 3)
         The block's frames, temporal halo included (NumPy or CuPy).
-    taps : ndarray
-        Symmetric temporal FIR taps (odd length, zero DC gain).
+    temporal : TemporalFilter or ndarray
+        The temporal band-pass (:func:`daskmag.temporal.make_filter`), or
+        symmetric FIR taps (odd length, zero DC gain).
     alpha : float
-        Magnification: in-band motion becomes ``1 + alpha`` times as large.
+        Magnification: in-band motion becomes ``1 + alpha`` times as large
+        (``-1`` removes it).
     spec : PyramidSpec
     start, stop : int
-        Frames of the block to produce; ``len(taps)//2`` frames on each side
-        must be present in ``rgb`` or supplied by ``pad_before`` /
-        ``pad_after`` (linear prediction at the clip's ends).
+        Frames of the block to produce; the filter's ``halo_before`` frames
+        before and ``halo_after`` after must be present in ``rgb`` or supplied
+        by ``pad_before`` / ``pad_after`` (linear prediction at the clip's ends).
     keep_bytes : int
         Keep the core frames' coefficients from pass 1 when they fit in this
         many bytes (saves recomputing them), else recompute them in pass 3;
         store phase increments as float32 when they fit, else as float16.
+    sigma : float
+        Amplitude-weighted spatial smoothing of the phase shifts, in pixels
+        (:func:`apply_phase_shifts`); 0: none.
+    reference : TemporalFilter, optional
+        Remove motion outside the band (:func:`phase_shift`).
 
     Returns
     -------
     uint8 array (stop - start, H, W, 3)
         Only the luminance (YIQ's Y) changes; colour (I, Q) passes through.
     """
+    if not isinstance(temporal, TemporalFilter):
+        temporal = FIRFilter(temporal)
     stop = rgb.shape[0] if stop is None else stop
     height, width = rgb.shape[1:3]
     coefficient_count = sum(band.weights.size for band in pyramid_filters((height, width), spec).bands)
@@ -215,6 +272,7 @@ def magnify_block(rgb, taps, alpha: float, spec: PyramidSpec = PyramidSpec(), st
     increments, kept = band_increments(rgb, spec, keep, dtype)
     phase_shifts = []
     for j in range(len(increments)):
-        phase_shifts.append(fir_phase_shift(increments[j], taps, alpha, start, stop, pad_before, pad_after))
+        phase_shifts.append(phase_shift(increments[j], temporal, alpha, start, stop, pad_before, pad_after,
+                                        reference))
         increments[j] = None  # free as we go
-    return apply_phase_shifts(rgb[start:stop], phase_shifts, spec, kept)
+    return apply_phase_shifts(rgb[start:stop], phase_shifts, spec, kept, sigma)

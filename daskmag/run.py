@@ -50,7 +50,9 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
                  overwrite: bool = False, restart: bool = False, progress: bool = True,
                  quiet: bool = False, client=None, mode: str = "motion", level: int = 4,
                  chroma_attenuation: float = 1.0, tile: int | None = None, start=None, end=None,
-                 scale: float = 1.0, roi=None, on_corrupt: str = "stop") -> MagnifyResult:
+                 scale: float = 1.0, roi=None, on_corrupt: str = "stop", filter: str = "fir",
+                 order: int = 2, causal: bool = False, sigma: float = 0.0,
+                 attenuate_other: bool = False) -> MagnifyResult:
     """Magnify motion in a video file (or ingested store) and write the result.
 
     Every check on the input, the options and the output runs before any work
@@ -88,6 +90,9 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
     tile : int, optional
         Spatial tile size in pixels (0: whole frames; default: 512 for frames
         of more than 1024 x 1024 pixels, see :func:`daskmag.magnify.auto_tile`).
+    filter, order, causal, sigma, attenuate_other
+        Motion mode's temporal filter, phase smoothing and removal of motion
+        outside the band, as :func:`daskmag.magnify_motion`.
     restart : bool
         Discard the finished blocks of an interrupted run of the same output
         instead of resuming it (by default a re-run computes only the blocks
@@ -103,7 +108,7 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
     from .cluster import dask_client, worker_threads
     from .io import check_on_corrupt, open_video, probe
     from .write import check_output, write_video
-    from .magnify import auto_tile, check_band, magnify_motion
+    from .magnify import auto_tile, check_band, check_controls, magnify_motion
     from .region import check_roi, check_scale, frame_range, in_region, region_box, scale_roi, scale_video
 
     info = probe(source)
@@ -118,6 +123,7 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
         raise UserError("the output would overwrite the input")
     rate = float(info.fps) if fps is None or fps == -1 else float(fps)
     check_band(alpha, low, high, rate, taps)
+    check_controls(filter, order, causal, sigma, taps)
     if mode not in ("motion", "colour"):
         raise UserError(f"unknown mode {mode!r}: use motion or colour")
     if mode == "colour":
@@ -139,7 +145,8 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
                                       time_chunk=time_chunk, min_blocks=worker_threads(client))
             return magnify_motion(video, alpha, low, high, rate, taps=taps, pyramid=pyramid,
                                   time_chunk=time_chunk, min_blocks=worker_threads(client),
-                                  tile=auto_tile(height, width, tile))
+                                  tile=auto_tile(height, width, tile), filter=filter, order=order,
+                                  causal=causal, sigma=sigma, attenuate_other=attenuate_other)
 
         video = scale_video(open_video(source, start=first, end=stop, on_corrupt=on_corrupt).frames, scale)
         frames = magnify(video) if roi is None else in_region(video, roi, magnify)

@@ -204,3 +204,332 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     out = fft.irfft(spectrum, n=nfft, axis=0)
     offset = len(kernel) - 1
     return out[offset : offset + (stop - start)]
+
+
+# --------------------------------------------------------------------------- filters behind one interface
+
+#: Temporal filters of ``daskmag magnify --filter``.
+FILTER_KINDS = ("fir", "ideal", "butter", "diff-iir", "window")
+#: Default window of ``--filter window``, in frames (the predecessor's).
+DEFAULT_WINDOW = 30
+#: An IIR filter's warm-up halo is long enough that the part of its impulse
+#: response beyond it holds less than this fraction of the response's L1 norm:
+#: a block's output then differs from that of a filter run over everything
+#: before it (its state carried) by less than this fraction of the phase's peak.
+IIR_TOLERANCE = 1e-4
+#: Longest impulse response examined for the warm-up (frames).
+IIR_MAX_HALO = 100_000
+
+
+class TemporalFilter:
+    """A temporal band-pass of the phase, computed from its increments.
+
+    The graph gives every time block ``halo_before`` frames before its own
+    and ``halo_after`` after (:func:`daskmag.magnify.magnify_motion`), and the
+    clip's ends are continued by linear prediction (:func:`extend_by_prediction`)
+    over the same widths; ``whole_clip`` filters need the whole clip in one block.
+
+    Attributes
+    ----------
+    halo_before, halo_after : int
+    whole_clip : bool
+    """
+
+    halo_before = 0
+    halo_after = 0
+    whole_clip = False
+    #: Samples at each end that the clip-end prediction is fitted to.
+    prediction_window = PREDICTION_WINDOW
+
+    def phase(self, increments, start: int, stop: int, pad_before: int = 0, pad_after: int = 0):
+        """The filtered phase at samples ``[start, stop)``.
+
+        Parameters
+        ----------
+        increments : float array (T - 1, ...)
+            ``d[i] = x[i + 1] - x[i]`` along axis 0.
+        start, stop : int
+            Samples to produce; ``halo_before`` samples before ``start`` and
+            ``halo_after`` after ``stop`` must be present, or supplied by
+            ``pad_before`` / ``pad_after`` samples of linear prediction.
+
+        Returns
+        -------
+        float32 array (stop - start, ...)
+        """
+        if pad_before or pad_after:
+            window = min(self.prediction_window, PREDICTION_WINDOW)
+            increments = extend_by_prediction(increments, pad_before, pad_after, window=window)
+        start, stop = start + pad_before, stop + pad_before
+        if start - self.halo_before < 0 or stop + self.halo_after > increments.shape[0] + 1:
+            raise ValueError(f"{type(self).__name__} needs {self.halo_before} samples before "
+                             f"and {self.halo_after} after [start, stop)")
+        return self._phase(increments, start, stop)
+
+    def _phase(self, increments, start, stop):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def response(self, freqs, fps: float) -> np.ndarray:
+        """Designed magnitude response at ``freqs`` Hz (what the tests measure against)."""
+        raise NotImplementedError
+
+
+class FIRFilter(TemporalFilter):
+    """A FIR filter of the phase: ``y[t] = sum_k taps[k] x[t + k - H]``, ``H = len(taps) // 2``.
+
+    Parameters
+    ----------
+    taps : ndarray, odd length, summing to zero
+    """
+
+    def __init__(self, taps):
+        taps = np.asarray(taps, dtype=np.float64)
+        if len(taps) % 2 == 0:
+            raise ValueError("FIR taps must have an odd length (centred)")
+        self.taps = taps
+        self.kernel = increment_kernel(taps)
+        self.halo_before = self.halo_after = len(taps) // 2
+        self.prediction_window = len(self.kernel)
+
+    def _phase(self, increments, start, stop):
+        return filter_increments(increments, self.kernel, start, stop)
+
+    def response(self, freqs, fps):
+        return frequency_response(self.taps, freqs, fps)
+
+
+def window_taps(low: float, high: float, fps: float, window: int = DEFAULT_WINDOW) -> np.ndarray:
+    """Taps of the predecessor's sliding-window ideal band-pass, centred.
+
+    The predecessor took the ``window`` frames up to each frame, zeroed the
+    FFT bins outside ``[low, high]`` Hz and kept the *last* sample (a lag of
+    ``window - 1`` frames).  Here the window is centred on the frame
+    (``window // 2`` frames before it): the same linear filter without the lag.
+    Its taps are the inverse DFT of the bin mask, which has no DC bin, so they
+    sum to zero.  An even window has one more frame before than after; the
+    taps are padded with a zero to an odd, centred length.
+    """
+    window = int(window)
+    mask = ideal_mask(np.fft.fftfreq(window, 1.0 / fps), low, high)
+    impulse = np.fft.ifft(mask).real  # impulse[m]: weight of x[t - m], m taken mod window
+    before = window // 2
+    lags = np.arange(-(window - 1 - before), before + 1)  # m = t - n over the window
+    half = max(abs(lags[0]), lags[-1])
+    taps = np.zeros(2 * half + 1)
+    # correlation form: taps[k] weighs x[t + k - half], i.e. m = half - k
+    taps[half - lags] = impulse[lags % window]
+    return taps
+
+
+def ideal_mask(freqs, low: float, high: float) -> np.ndarray:
+    """1 at frequencies whose magnitude lies in ``[low, high]``, else 0 (MIT's ideal band)."""
+    freqs = np.abs(np.asarray(freqs, dtype=float))
+    return ((freqs >= low) & (freqs <= high)).astype(float)
+
+
+class IdealFilter(TemporalFilter):
+    """MIT's ideal band-pass: the FFT of the phase over the whole clip, masked.
+
+    The phase is rebuilt from its increments (from 0 at the first frame; the
+    mask has no DC bin, so the offset does not matter) and the straight line
+    from its first to its last sample is removed, so that the periodic
+    extension the FFT assumes has no jump: a drift of many radians over the
+    clip would otherwise leak into every bin as a sawtooth.
+    """
+
+    whole_clip = True
+
+    def __init__(self, low: float, high: float, fps: float):
+        self.low, self.high, self.fps = low, high, fps
+
+    def phase(self, increments, start, stop, pad_before=0, pad_after=0):
+        """As :meth:`TemporalFilter.phase`; the clip is taken as it is (the pads are ignored)."""
+        return self._phase(increments, start, stop)
+
+    def _phase(self, increments, start, stop):
+        xp, fft = array_module(increments), fft_module(increments)
+        n = increments.shape[0] + 1
+        phase = xp.zeros((n,) + increments.shape[1:], dtype=xp.float64)
+        xp.cumsum(increments, axis=0, dtype=xp.float64, out=phase[1:])
+        ramp = xp.linspace(0.0, 1.0, n).reshape((n,) + (1,) * (phase.ndim - 1))
+        phase -= ramp * phase[-1]
+        mask = xp.asarray(ideal_mask(np.fft.rfftfreq(n, 1.0 / self.fps), self.low, self.high))
+        spectrum = fft.rfft(phase, axis=0)
+        spectrum *= mask.reshape((-1,) + (1,) * (phase.ndim - 1))
+        return fft.irfft(spectrum, n=n, axis=0)[start:stop].astype(xp.float32)
+
+    def response(self, freqs, fps):
+        return ideal_mask(freqs, self.low, self.high)
+
+
+def _increment_sos(sos) -> np.ndarray:
+    """Second-order sections of ``H(z) / (1 - z^-1)`` for a filter ``H`` with a zero at DC.
+
+    A section whose numerator vanishes at ``z = 1`` has
+    ``b0 + b1 z^-1 + b2 z^-2 = (1 - z^-1)(b0 - b2 z^-1)``; dropping the
+    factor turns a filter of the phase into one of its increments, with no
+    running sum and no reference.
+    """
+    sos = np.array(sos, dtype=np.float64)
+    sums = np.abs(sos[:, :3].sum(axis=1)) / np.abs(sos[:, :3]).sum(axis=1)
+    index = int(np.argmin(sums))
+    if sums[index] > 1e-9:
+        raise ValueError("the filter has no zero at DC")
+    b0, _, b2 = sos[index, :3]
+    sos[index, :3] = (b0, -b2, 0.0)
+    return sos
+
+
+def _warmup(sos) -> int:
+    """Samples after which the impulse response of ``sos`` holds less than
+    :data:`IIR_TOLERANCE` of its L1 norm."""
+    import scipy.signal
+
+    impulse = np.zeros(IIR_MAX_HALO)
+    impulse[0] = 1.0
+    h = np.abs(scipy.signal.sosfilt(sos, impulse))
+    tail = np.cumsum(h[::-1])[::-1]  # tail[n] = sum(|h[n:]|)
+    beyond = np.nonzero(tail < IIR_TOLERANCE * tail[0])[0]
+    if not len(beyond):
+        raise ValueError("the IIR filter's response does not decay within "
+                         f"{IIR_MAX_HALO} frames; widen the band")
+    return int(beyond[0])
+
+
+class IIRFilter(TemporalFilter):
+    """A recursive filter of the phase, causal or forward-backward (zero-phase).
+
+    Parameters
+    ----------
+    sos : ndarray (n, 6)
+        Second-order sections of ``H``, with a zero at DC.
+    zero_phase : bool
+        Run ``H`` forwards then backwards (as :func:`scipy.signal.sosfiltfilt`;
+        response ``|H|**2``, no delay), else forwards only (causal, as MIT's
+        IIR filters; response ``H``).
+
+    Notes
+    -----
+    Every block starts the filter afresh ``halo_before`` frames before its
+    own first frame (and the backward pass ``halo_after`` after its last),
+    with the state that a constant input would have (:func:`scipy.signal.sosfilt_zi`),
+    instead of receiving the previous block's final state.  The halo is as
+    long as the impulse response takes to fall to :data:`IIR_TOLERANCE` of its
+    L1 norm (:func:`_warmup`), so the result equals the state-carried one
+    within that tolerance, yet blocks need nothing from each other and run in
+    parallel; a causal filter streams over hours with memory of one block.
+    The forward pass filters the increments by ``H(z) / (1 - z^-1)``
+    (:func:`_increment_sos`), whose output is ``H`` of the phase one frame on.
+    """
+
+    def __init__(self, sos, zero_phase: bool):
+        import scipy.signal
+
+        self.sos = np.asarray(sos, dtype=np.float64)
+        self.increment_sos = _increment_sos(self.sos)
+        self.zero_phase = bool(zero_phase)
+        self.zi = scipy.signal.sosfilt_zi(self.increment_sos)
+        self.halo_before = _warmup(self.increment_sos) + 1  # + the increment before a sample
+        self.halo_after = _warmup(self.sos) if zero_phase else 0
+        # fitted within the first and last blocks whatever the chunking (a block
+        # has at least max(halo) frames of its own)
+        self.prediction_window = max(self.halo_before, self.halo_after) - 1
+
+    def _phase(self, increments, start, stop):
+        import scipy.signal
+
+        from ._backend import to_numpy
+
+        xp = array_module(increments)
+        # the forward filter's output at increment i is H of the phase at sample i + 1
+        first = start - self.halo_before
+        last = stop + self.halo_after
+        segment = to_numpy(increments[first : last - 1]).astype(np.float64)
+        zi = self.zi.reshape(self.zi.shape + (1,) * (segment.ndim - 1)) * segment[0]
+        out, _ = scipy.signal.sosfilt(self.increment_sos, segment, axis=0, zi=zi)
+        if self.zero_phase:
+            reverse = out[::-1]
+            zi = scipy.signal.sosfilt_zi(self.sos)
+            zi = zi.reshape(zi.shape + (1,) * (segment.ndim - 1)) * reverse[0]
+            out = scipy.signal.sosfilt(self.sos, reverse, axis=0, zi=zi)[0][::-1]
+        out = out[start - first - 1 : stop - first - 1]
+        return xp.asarray(out.astype(np.float32))
+
+    def response(self, freqs, fps):
+        import scipy.signal
+
+        _, h = scipy.signal.sosfreqz(self.sos, worN=np.asarray(freqs, dtype=float), fs=fps)
+        h = np.abs(h)
+        return h**2 if self.zero_phase else h
+
+
+def diff_iir_sos(low: float, high: float, fps: float) -> np.ndarray:
+    """MIT's difference of two first-order IIR low-passes, as one section.
+
+    MIT's ``differenceOfIIR`` runs ``l = (1 - r) l + r x`` with ``r`` from
+    each band edge and outputs ``l_high - l_low``.  Here ``r = 1 - exp(-2 pi f / fps)``,
+    the smoothing whose time constant is ``1 / (2 pi f)``: each low-pass is
+    ``r / (1 - (1 - r) z^-1)``, and their difference has exactly zero DC gain.
+    """
+    r_high, r_low = (1.0 - math.exp(-2.0 * math.pi * f / fps) for f in (high, low))
+    p_high, p_low = 1.0 - r_high, 1.0 - r_low
+    b = np.array([r_high - r_low, r_low * p_high - r_high * p_low, 0.0])
+    a = np.array([1.0, -(p_high + p_low), p_high * p_low])
+    return np.concatenate([b, a])[None, :]
+
+
+def make_filter(kind: str = "fir", low: float = 3.0, high: float = 7.0, fps: float = 60.0, *,
+                taps: int | None = None, order: int = 2, causal: bool = False) -> TemporalFilter:
+    """The temporal filter of ``daskmag magnify --filter``.
+
+    Parameters
+    ----------
+    kind : {"fir", "ideal", "butter", "diff-iir", "window"}
+        ``fir``: zero-phase Kaiser FIR (:func:`design_bandpass`, ``taps``
+        long); ``ideal``: MIT's whole-clip FFT mask; ``butter``: Butterworth
+        band-pass of ``order`` (zero-phase forward-backward, or ``causal``);
+        ``diff-iir``: MIT's difference of first-order low-passes (causal);
+        ``window``: the predecessor's sliding-window ideal filter over
+        ``taps`` frames (default :data:`DEFAULT_WINDOW`), centred.
+    low, high, fps : float
+        Band edges and the filming rate, Hz.
+    """
+    import scipy.signal
+
+    if kind == "fir":
+        return FIRFilter(design_bandpass(low, high, fps, taps))
+    if kind == "window":
+        return FIRFilter(window_taps(low, high, fps, DEFAULT_WINDOW if taps is None else taps))
+    if kind == "ideal":
+        return IdealFilter(low, high, fps)
+    if kind == "butter":
+        sos = scipy.signal.butter(int(order), [low, high], btype="bandpass", output="sos", fs=fps)
+        return IIRFilter(sos, zero_phase=not causal)
+    if kind == "diff-iir":
+        return IIRFilter(diff_iir_sos(low, high, fps), zero_phase=False)
+    raise ValueError(f"unknown temporal filter {kind!r}: use one of {', '.join(FILTER_KINDS)}")
+
+
+def reference_highpass(low: float, fps: float) -> FIRFilter:
+    """``phase - reference`` for ``--attenuate-other``: a zero-phase FIR high-pass.
+
+    MIT's attenuateOtherFreq takes the first frame's phase as the reference
+    and sets ``phase = reference + (1 + alpha) * bandpass``.  A fixed frame
+    cannot serve time blocks or long footage (a slow drift or pan would pile
+    up against it), so the reference here is the phase's own low-pass: a
+    Kaiser FIR (:data:`STOPBAND_DB`) with its -6 dB point at ``low / 2`` and
+    its stop band from ``low``.  Motion slower than ``low / 2`` (drift, pans)
+    is kept as filmed, motion in and above the band is replaced by
+    ``(1 + alpha)`` times the band-pass.  Being a FIR of the phase with exact
+    unit DC gain, its high-pass complement is computed from the increments
+    like the band-pass, over a halo of its own half-length, so the result
+    does not depend on the chunking.
+    """
+    import scipy.signal
+
+    numtaps, beta = scipy.signal.kaiserord(STOPBAND_DB, low / (fps / 2.0))
+    numtaps = max(3, int(numtaps)) | 1  # odd
+    lowpass = scipy.signal.firwin(numtaps, low / 2.0, window=("kaiser", beta), fs=fps)
+    highpass = -lowpass / lowpass.sum()
+    highpass[numtaps // 2] += 1.0
+    return FIRFilter(highpass)

@@ -129,6 +129,10 @@ def test_overwrite(tmp_path, clip_file):
         (["--roi", "1,2,3"], ["--roi", "x,y,w,h"]),
         (["--roi", "100,100,50,50"], ["--roi", "outside", "128x128"]),
         (["--roi", "10,10,0,20"], ["--roi", "no pixels"]),
+        (["--filter", "median"], ["--filter", "invalid choice"]),
+        (["--sigma", "-2"], ["sigma"]),
+        (["--filter", "butter", "--order", "0"], ["order"]),
+        (["--filter", "butter", "-ws", "31"], ["--taps", "butter"]),
     ],
 )
 def test_bad_settings_are_one_line_errors(tmp_path, clip_file, extra, words):
@@ -222,8 +226,26 @@ def test_help_lists_the_controls_with_units():
     assert result.returncode == 0
     for text in ("--alpha", "--low", "Hz", "--taps", "--workers", "--scheduler", "-lo", "-ws", "--overwrite",
                  "--pyramid", "quarter-octave", "--orientations", "--start", "--end", "seconds", "2.5s",
-                 "--scale", "--roi", "X,Y,W,H", "pixels of the input frame"):
+                 "--scale", "--roi", "X,Y,W,H", "pixels of the input frame", "--filter", "diff-iir", "--order",
+                 "--causal", "--sigma PX", "pixels", "--attenuate-other", "--window", "frames"):
         assert text in result.stdout
+
+
+def test_causal_needs_butter(tmp_path, clip_file):
+    result = daskmag("magnify", clip_file, "-o", tmp_path / "out.mkv", "--low", BAND[0], "--high", BAND[1],
+                     "--filter", "window", "--causal")
+    assert_user_error(result, "--causal", "butter")
+
+
+def test_controls_from_the_command_line_match_the_api(tmp_path, clip_file):
+    """--filter window -ws 24 --sigma 2 --attenuate-other gives what magnify_motion gives."""
+    out = tmp_path / "controls.mkv"
+    result = daskmag("magnify", clip_file, "-o", out, "-a", 10, "--low", BAND[0], "--high", BAND[1],
+                     "--filter", "window", "-ws", 24, "--sigma", 2, "--attenuate-other", "--workers", 1)
+    assert result.returncode == 0, result.stderr
+    expected = magnify_motion(open_video(clip_file), 10, *BAND, filter="window", taps=24, sigma=2,
+                              attenuate_other=True).compute(scheduler="sync")
+    assert np.abs(open_video(out).frames.compute().astype(int) - expected).max() <= 1
 
 
 def test_demo_writes_its_files_and_reports_the_gain(tmp_path):
