@@ -21,8 +21,6 @@ of halo a block needs.  Pass 3 may smooth each band's phase shift spatially
 
 from __future__ import annotations
 
-import numpy as np
-
 from ._backend import array_module, ndimage_module
 from .color import add_luma, luma
 from .pyramid import PyramidSpec, analyse, centred_spectrum, pyramid_filters, real_image, synthesise_into

@@ -161,14 +161,40 @@ class VideoWriter:
 
 def write_array(frames, path, fps, crf: int = 17, codec_of: str | None = None) -> int:
     """Encode an in-memory clip (T, H, W, 3) uint8 to ``path`` (replacing it)."""
-    writer = VideoWriter(path, fps, frames.shape[1], frames.shape[2], crf=crf, codec_of=codec_of)
+    return _write_frames(frames, path, fps, frames.shape[1], frames.shape[2], crf, codec_of)
+
+
+def _write_frames(frames, path, fps, height: int, width: int, crf: int, codec_of: str | None) -> int:
+    """Encode an iterable of (H, W, 3) frames; the file appears only when complete."""
+    writer = VideoWriter(path, fps, height, width, crf=crf, codec_of=codec_of)
     try:
-        writer.write(frames)
+        for frame in frames:
+            writer.write(frame[None])
     except BaseException:
         writer.abort()
         raise
     writer.close()
-    return len(frames)
+    return writer.frames_written
+
+
+def _assemble(tiles):
+    """Whole frames, one at a time, from a grid ``[row][col]`` of (T, h, w, 3) tiles.
+
+    Only one frame is assembled at a time: a time block of 1080p tiles never
+    exists as one whole-frame array.
+    """
+    heights = [row[0].shape[1] for row in tiles]
+    widths = [tile.shape[2] for tile in tiles[0]]
+    frame = np.empty((sum(heights), sum(widths), 3), dtype=np.uint8)
+    for t in range(tiles[0][0].shape[0]):
+        y = 0
+        for row, height in zip(tiles, heights):
+            x = 0
+            for tile, width in zip(row, widths):
+                frame[y : y + height, x : x + width] = tile[t]
+                x += width
+            y += height
+        yield frame
 
 
 def join_parts(parts, path: Path, fps):
@@ -207,8 +233,10 @@ def join_parts(parts, path: Path, fps):
     return frame
 
 
-def _encode_part(block, part: str, fps, crf: int, suffix: str) -> int:
-    return write_array(np.asarray(block), Path(part), fps, crf=crf, codec_of=suffix)
+def _encode_part(tiles, part: str, fps, crf: int, suffix: str) -> int:
+    height = sum(row[0].shape[1] for row in tiles)
+    width = sum(tile.shape[2] for tile in tiles[0])
+    return _write_frames(_assemble(tiles), Path(part), fps, height, width, crf, suffix)
 
 
 def _store_part(block, store: str, offset: int, marker: str) -> int:
@@ -283,12 +311,12 @@ def write_video(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool =
     path = check_output(path, overwrite).absolute()  # parts are written by the workers
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise UserError("frames must be a (T, H, W, 3) array")
-    frames = frames.rechunk({1: -1, 2: -1, 3: -1})
+    frames = frames.rechunk({3: -1})
     chunks = frames.chunks[0]
     offsets = np.concatenate([[0], np.cumsum(chunks)[:-1]]).astype(int)
     parts = _Parts(path, frames.name, chunks, restart)
-    blocks = frames.to_delayed().ravel()
     if path.suffix == STORE_SUFFIX:
+        blocks = frames.rechunk({1: -1, 2: -1}).to_delayed().ravel()
         store = _open_store(path, frames, fps, attrs or {}, resume=parts.resuming)
         name = "done-{:06d}"
         tasks = {
@@ -296,16 +324,19 @@ def write_video(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool =
             for i in range(len(blocks)) if not parts.done(i, name)
         }
     else:
+        # spatial tiles go to the encoder as they are: no whole-frame block
+        tiles = frames.to_delayed()[..., 0]
         name = "{:06d}." + PART_FORMAT
         tasks = {
-            i: dask.delayed(_encode_part)(blocks[i], str(parts.folder / name.format(i)), fps, crf, path.suffix)
-            for i in range(len(blocks)) if not parts.done(i, name)
+            i: dask.delayed(_encode_part)(tiles[i].tolist(), str(parts.folder / name.format(i)), fps, crf,
+                                          path.suffix)
+            for i in range(len(chunks)) if not parts.done(i, name)
         }
-    done = len(blocks) - len(tasks)
+    done = len(chunks) - len(tasks)
     if done and on_resume:
-        on_resume(done, len(blocks))
+        on_resume(done, len(chunks))
     if progress and done:
-        progress(int(sum(chunks[i] for i in range(len(blocks)) if i not in tasks)))
+        progress(int(sum(chunks[i] for i in range(len(chunks)) if i not in tasks)))
     try:
         _run(tasks, chunks, client, progress)
     except UserError:
@@ -317,7 +348,7 @@ def write_video(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool =
     if path.suffix == STORE_SUFFIX:
         _replace(partial_path(path), path)
     else:
-        join_parts([parts.folder / name.format(i) for i in range(len(blocks))], path, fps)
+        join_parts([parts.folder / name.format(i) for i in range(len(chunks))], path, fps)
     _remove(parts.folder)
     return path
 

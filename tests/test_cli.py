@@ -1,7 +1,6 @@
 """The command line, run as a user runs it: real processes, real files."""
 
 import os
-import shutil
 import subprocess
 import sys
 from fractions import Fraction
