@@ -125,7 +125,8 @@ class VideoWriter:
         if codec == "libx264":
             # 4:2:0 needs even sizes; odd-sized frames keep full chroma
             pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-            options = {"crf": str(int(crf)), "preset": "medium", "bframes": "0"}
+            # "fast": the same quality at a given crf, a few % larger, half the time
+            options = {"crf": str(int(crf)), "preset": "fast", "bframes": "0"}
         self.container = av.open(str(self.tmp), mode="w", format=container_format)
         self.stream = self.container.add_stream(codec, rate=rate, options=options)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
