@@ -354,8 +354,14 @@ def write_video(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool =
     return path
 
 
-def _run(tasks: dict, chunks, client, progress):
-    """Compute the block tasks, reporting each finished block."""
+def _run(tasks: dict, chunks, client, progress, window: int | None = None):
+    """Compute the block tasks, reporting each finished block.
+
+    At most ``window`` blocks (default: two per worker thread, at least 4)
+    are submitted at once, in order, and the next one as each finishes: the
+    scheduler never holds more than a few blocks' inputs and results, so
+    memory does not grow with the number of blocks.
+    """
     if not tasks:
         return
     if client is None:
@@ -366,15 +372,28 @@ def _run(tasks: dict, chunks, client, progress):
         return
     from distributed import as_completed
 
-    futures = client.compute(list(tasks.values()))
-    index_of = {future.key: index for future, index in zip(futures, tasks)}
+    if window is None:
+        window = max(4, 2 * sum(client.nthreads().values()))
+    pending = list(tasks.items())
+    index_of = {}
+
+    def submit(count):
+        batch = [pending.pop(0) for _ in range(min(count, len(pending)))]
+        futures = client.compute([task for _, task in batch]) if batch else []
+        for future, (index, _) in zip(futures, batch):
+            index_of[future.key] = index
+        return futures
+
+    running = as_completed(submit(window))
     try:
-        for future in as_completed(futures):
+        for future in running:
             future.result()  # raises the task's error, if any
             if progress:
                 progress(chunks[index_of[future.key]])
+            running.update(submit(1))
     except BaseException:
-        client.cancel(futures)
+        for future in list(running.futures):
+            future.cancel()
         raise
 
 
