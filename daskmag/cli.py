@@ -117,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "corner, width, height; scaled along with --scale); the rest is unchanged, "
                           "blended over 16 pixels inside the region's border")
     mag.add_argument("--workers", "-t", "--threads", dest="workers", type=_positive_int,
-                     help="local worker processes (default: one per core)")
+                     help="local workers (default: one per core)")
+    mag.add_argument("--processes", action="store_true",
+                     help="run the local workers as separate processes (isolated, restarted if one dies) "
+                          "instead of threads of one process (faster to start, shared memory)")
     mag.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
     mag.add_argument("--accel", "-acc", choices=["cpu", "cuda"], default="cpu",
                      help="compute on the CPU (default) or a CUDA GPU")
@@ -213,7 +216,7 @@ def _magnify(args) -> int:
         chroma_attenuation=1.0 if args.chroma_attenuation is None else args.chroma_attenuation,
         tile=args.tile, on_corrupt=args.on_corrupt, start=args.start, end=args.end, scale=args.scale,
         roi=args.roi, filter=args.filter, order=args.order, causal=args.causal, sigma=args.sigma,
-        attenuate_other=args.attenuate_other,
+        attenuate_other=args.attenuate_other, processes=args.processes,
     )
     print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
           f"{_rate(result.fps)} fps", file=sys.stderr)

@@ -52,7 +52,7 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
                  chroma_attenuation: float = 1.0, tile: int | None = None, start=None, end=None,
                  scale: float = 1.0, roi=None, on_corrupt: str = "stop", filter: str = "fir",
                  order: int = 2, causal: bool = False, sigma: float = 0.0,
-                 attenuate_other: bool = False) -> MagnifyResult:
+                 attenuate_other: bool = False, processes: bool = False) -> MagnifyResult:
     """Magnify motion in a video file (or ingested store) and write the result.
 
     Every check on the input, the options and the output runs before any work
@@ -102,6 +102,8 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
         error naming it, or is replaced by the previous frame with a warning
         (:func:`daskmag.io.read_frames`).  A variable-frame-rate input is
         resampled to its average rate, with a warning.
+    processes : bool
+        Local workers as separate processes instead of threads of this one.
     client : distributed.Client, optional
         Use this client instead of starting a cluster.
     """
@@ -157,5 +159,5 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
 
     if client is not None:
         return run(client)
-    with dask_client(workers, scheduler, quiet=quiet) as new_client:
+    with dask_client(workers, scheduler, processes=processes, quiet=quiet) as new_client:
         return run(new_client)

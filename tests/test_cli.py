@@ -364,3 +364,14 @@ def test_roi_magnifies_only_the_region(tmp_path):
     inner = (slice(None), slice(y + 16, y + h - 16), slice(x + 16, x + w - 16))
     gain, whole_gain = (motion_gain(clip[inner], f[inner], [IN_BAND], FPS)[0] for f in (frames, whole))
     assert gain == pytest.approx(whole_gain, rel=0.05)
+
+
+def test_local_worker_processes_give_the_same_output(tmp_path, clip_file):
+    outputs = []
+    for extra in ([], ["--processes"]):
+        out = tmp_path / f"out{len(extra)}.mkv"
+        result = daskmag("magnify", clip_file, "-o", out, "-a", 10, "--low", BAND[0], "--high", BAND[1],
+                         "--workers", 2, *extra)
+        assert result.returncode == 0, result.stderr
+        outputs.append(open_video(out).frames.compute())
+    assert np.abs(outputs[0].astype(int) - outputs[1]).max() <= 1
