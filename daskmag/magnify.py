@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from fractions import Fraction
 
 import dask.array as da
 import numpy as np
@@ -342,10 +341,3 @@ def _tiling(spec: PyramidSpec, height: int, width: int, tile: int | None, margin
     extended_tile = (min(rows) + 2 * margin, min(cols) + 2 * margin)
     spec = replace(spec, levels=min(spec.n_levels((height, width)), spec.n_levels(extended_tile)))
     return rows, cols, margin, spec
-
-
-def as_fraction(rate) -> Fraction:
-    """A frame rate as an exact fraction (29.97 stays 30000/1001)."""
-    if isinstance(rate, Fraction):
-        return rate
-    return Fraction(rate).limit_denominator(1001)
