@@ -279,6 +279,15 @@ def busy_warning(info: dict) -> str | None:
     return None
 
 
+def start_report() -> tuple[dict, str | None]:
+    """The machine's facts, and its busy warning (printed to stderr) if any."""
+    info = machine_info()
+    warning = busy_warning(info)
+    if warning:
+        print(warning, file=sys.stderr)
+    return info, warning
+
+
 def write_json(prefix: str, record: dict) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

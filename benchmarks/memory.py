@@ -32,17 +32,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
     RESULTS_DIR,
-    busy_warning,
     daskmag_magnify,
     default_workers,
     frames_written,
     gib,
-    machine_info,
     markdown_table,
     parse_size,
     remove_output,
     run_measured,
     split_passthrough,
+    start_report,
     synthetic_clip,
     write_json,
 )
@@ -95,10 +94,7 @@ def planned_block(n_frames, width, height, workers, extra):
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    info = machine_info()
-    warning = busy_warning(info)
-    if warning:
-        print(warning, file=sys.stderr)
+    info, warning = start_report()
     workers = args.workers or default_workers()
     out_dir = RESULTS_DIR / "out"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -51,11 +51,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     GUITAR,
     RESULTS_DIR,
-    busy_warning,
     default_workers,
-    machine_info,
     markdown_table,
     parse_size,
+    start_report,
     synthetic_clip,
     write_json,
 )
@@ -281,10 +280,7 @@ def main(argv=None) -> int:
     from daskmag.write import VideoWriter
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    info = machine_info()
-    warning = busy_warning(info)
-    if warning:
-        print(warning, file=sys.stderr)
+    info, warning = start_report()
     if args.synthetic or not args.input.exists():
         if not args.synthetic:
             print(f"{args.input} not found: using a synthetic clip", file=sys.stderr)

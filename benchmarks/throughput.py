@@ -41,17 +41,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     GUITAR,
     RESULTS_DIR,
-    busy_warning,
     daskmag_magnify,
     default_workers,
     frames_written,
     gib,
-    machine_info,
     markdown_table,
     parse_size,
     remove_output,
     run_measured,
     split_passthrough,
+    start_report,
     synthetic_clip,
     write_json,
 )
@@ -114,10 +113,7 @@ def probe_frames(source):
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    info = machine_info()
-    warning = busy_warning(info)
-    if warning:
-        print(warning, file=sys.stderr)
+    info, warning = start_report()
     workers_label = str(args.workers) if args.workers else f"{default_workers()} (default)"
     out_dir = RESULTS_DIR / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
