@@ -21,7 +21,7 @@ of halo a block needs.  Pass 3 may smooth each band's phase shift spatially
 
 from __future__ import annotations
 
-from ._backend import array_module, ndimage_module
+from ._backend import array_module, ndimage_module, scratch_arrays
 from .color import add_luma, luma
 from .pyramid import PyramidSpec, analyse, centred_spectrum, pyramid_filters, real_image, synthesise_into
 from .temporal import FIRFilter, TemporalFilter
@@ -59,7 +59,8 @@ def _batch_frames(height: int, width: int) -> int:
     return int(max(1, min(32, BATCH_BYTES // (40 * height * width))))
 
 
-def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None, dtype="float16"):
+def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None, dtype="float16",
+                    out=None):
     """Pass 1: every band's phase increments over a block of frames.
 
     Frames are analysed in small batches, so no full-block spectrum is ever
@@ -75,6 +76,9 @@ def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None,
         Storage of the increments: ``"float16"`` keeps a 0.1 rad increment to
         5e-5 rad and halves the block's largest store; ``"float32"`` spares
         the conversions where memory allows.
+    out : (increments, kept), optional
+        Arrays to fill instead of allocating them (as returned, ``kept`` None
+        when ``keep`` is).
 
     Returns
     -------
@@ -85,10 +89,13 @@ def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None,
     xp = array_module(rgb)
     n_frames, height, width, _ = rgb.shape
     bands = pyramid_filters((height, width), spec).bands
-    increments = [xp.empty((n_frames - 1,) + band.shape, dtype=dtype) for band in bands]
-    kept = None
-    if keep is not None:
-        kept = [xp.empty((keep[1] - keep[0],) + band.shape, dtype=xp.complex64) for band in bands]
+    if out is not None:
+        increments, kept = out
+    else:
+        increments = [xp.empty((n_frames - 1,) + band.shape, dtype=dtype) for band in bands]
+        kept = None
+        if keep is not None:
+            kept = [xp.empty((keep[1] - keep[0],) + band.shape, dtype=xp.complex64) for band in bands]
     previous = [None] * len(bands)
     batch = _batch_frames(height, width)
     for t0 in range(0, n_frames, batch):
@@ -108,7 +115,8 @@ def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None,
 
 
 def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, stop: int,
-                pad_before: int = 0, pad_after: int = 0, reference: TemporalFilter | None = None):
+                pad_before: int = 0, pad_after: int = 0, reference: TemporalFilter | None = None,
+                out=None):
     """Pass 2: a band's phase change at frames ``[start, stop)``.
 
     ``alpha * bandpass(phase)``, or with a ``reference`` (``--attenuate-other``)
@@ -126,6 +134,10 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
         As :meth:`daskmag.temporal.TemporalFilter.phase`.
     reference : TemporalFilter, optional
         The high-pass ``phase - reference`` (:func:`daskmag.temporal.reference_highpass`).
+    out : array (stop - start, h, w), optional
+        Where to write the result.  It may share memory with ``increments``
+        as ``increments_buffer[:stop - start]`` does: each strip of rows is
+        filtered whole before it is written, and only over its own rows.
 
     Returns
     -------
@@ -133,7 +145,8 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
     """
     xp = array_module(increments)
     n_frames, rows, cols = increments.shape
-    out = xp.empty((stop - start, rows, cols), dtype=increments.dtype)
+    if out is None:
+        out = xp.empty((stop - start, rows, cols), dtype=increments.dtype)
     strip = max(1, STRIP_BYTES // max(1, n_frames * cols * 4))
     for r0 in range(0, rows, strip):
         part = increments[:, r0 : r0 + strip].astype(xp.float32, copy=False)
@@ -264,13 +277,22 @@ def magnify_block(rgb, temporal, alpha: float, spec: PyramidSpec = PyramidSpec()
         temporal = FIRFilter(temporal)
     stop = rgb.shape[0] if stop is None else stop
     height, width = rgb.shape[1:3]
-    coefficient_count = sum(band.weights.size for band in pyramid_filters((height, width), spec).bands)
+    bands = pyramid_filters((height, width), spec).bands
+    coefficient_count = sum(band.weights.size for band in bands)
     keep = (start, stop) if (stop - start) * coefficient_count * 8 <= keep_bytes else None
     dtype = "float32" if rgb.shape[0] * coefficient_count * 4 <= keep_bytes else "float16"
-    increments, kept = band_increments(rgb, spec, keep, dtype)
-    phase_shifts = []
-    for j in range(len(increments)):
-        phase_shifts.append(phase_shift(increments[j], temporal, alpha, start, stop, pad_before, pad_after,
-                                        reference))
-        increments[j] = None  # free as we go
+    # Working memory reused between calls (see scratch_arrays).  Each band's
+    # buffer has room for T frames: T - 1 increments, then the phase shifts
+    # of the (at most T) output frames, written over them in place.
+    n_frames = rgb.shape[0]
+    specs = [((n_frames,) + band.shape, dtype) for band in bands]
+    if keep is not None:
+        specs += [((stop - start,) + band.shape, "complex64") for band in bands]
+    buffers = scratch_arrays(array_module(rgb), specs)
+    increments = [buffer[: n_frames - 1] for buffer in buffers[: len(bands)]]
+    kept = buffers[len(bands):] if keep is not None else None
+    band_increments(rgb, spec, keep, dtype, out=(increments, kept))
+    phase_shifts = [phase_shift(increments[j], temporal, alpha, start, stop, pad_before, pad_after,
+                                reference, out=buffers[j][: stop - start])
+                    for j in range(len(bands))]
     return apply_phase_shifts(rgb[start:stop], phase_shifts, spec, kept, sigma)

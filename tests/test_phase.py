@@ -93,3 +93,40 @@ def test_phase_increments_are_wrapped_differences():
     step = phase_increments(coefficients[:, None])
     assert np.allclose(step[:, 0], np.diff(phase), atol=1e-5)
     assert step.dtype == np.float32
+
+
+def test_reused_working_memory_changes_no_result(texture_clip, grating_clip):
+    """The kernel's working memory is reused between calls (``scratch_arrays``):
+    a result must not change when the same thread runs another block, and
+    running a block again must give the same frames."""
+    first, _ = magnify(texture_clip)
+    kept = first.copy()
+    magnify(grating_clip[:40])  # a different block size in between
+    magnify(grating_clip)
+    assert np.array_equal(first, kept)
+    again, _ = magnify(texture_clip)
+    assert np.array_equal(again, kept)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_phase_shift_in_place_over_its_increments_equals_a_separate_output(dtype, monkeypatch):
+    from daskmag import phase
+    from daskmag.phase import phase_shift
+    from daskmag.temporal import FIRFilter
+
+    rng = np.random.default_rng(1)
+    temporal = FIRFilter(design_bandpass(*BAND, FPS))
+    half = temporal.halo_before
+    frames = 3 * half
+    # room for `frames` output frames over `frames - 1` increments, as magnify_block lays them out
+    buffer = np.zeros((frames, 37, 50), dtype=dtype)
+    buffer[:-1] = (0.05 * rng.standard_normal((frames - 1, 37, 50))).astype(dtype)
+    increments = buffer[:-1]
+    # strips of 5 rows: later strips are read after earlier ones were written over
+    monkeypatch.setattr(phase, "STRIP_BYTES", 5 * (frames - 1) * 50 * 4)
+    for start, stop, pads in [(half, 2 * half, (0, 0)), (0, frames, (half, half))]:
+        separate = phase_shift(increments.copy(), temporal, ALPHA, start, stop, *pads)
+        work = buffer.copy()
+        in_place = phase_shift(work[:-1], temporal, ALPHA, start, stop, *pads, out=work[: stop - start])
+        assert np.shares_memory(in_place, work)
+        np.testing.assert_array_equal(in_place, separate)
