@@ -30,7 +30,7 @@ import dask.array as da
 import numpy as np
 
 from .errors import UserError
-from .io import STORE_SUFFIX, Video, open_video
+from .io import CODEC_THREADS, STORE_SUFFIX, Video, open_video
 
 #: Output containers by extension: (container format, codec, pixel format).
 ENCODERS = {
@@ -130,15 +130,25 @@ class VideoWriter:
         self.container = av.open(str(self.tmp), mode="w", format=container_format)
         self.stream = self.container.add_stream(codec, rate=rate, options=options)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
+        self.stream.codec_context.thread_count = CODEC_THREADS
         self.time_base = 1 / rate
         self.frames_written = 0
+        self.pix_fmt = pix_fmt
+        self.reformatter = None
 
     def write(self, frames: np.ndarray):
         """Append frames (n, H, W, 3) uint8 RGB."""
         import av
+        from av.video.reformatter import VideoReformatter
 
+        if self.reformatter is None:
+            self.reformatter = VideoReformatter()
+        width, height = self.stream.width, self.stream.height
         for rgb in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            # Convert here: the encoder's own conversion starts and stops a
+            # pool of scaler threads for every frame (CODEC_THREADS).
+            frame = self.reformatter.reformat(frame, width, height, self.pix_fmt, threads=CODEC_THREADS)
             frame.pts, frame.time_base = self.frames_written, self.time_base
             for packet in self.stream.encode(frame):
                 self.container.mux(packet)
