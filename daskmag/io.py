@@ -396,7 +396,9 @@ class _Segment:
         self.before = None  # the last good frame before ``start``
         self.after = None  # the first good frame from ``stop`` on, when none came earlier
         self.corrupt = set()
-        self.reformatter = None
+        from av.video.reformatter import VideoReformatter
+
+        self.reformatter = VideoReformatter()
 
     def rgb(self, frame) -> np.ndarray:
         """A decoded frame as (H, W, 3) uint8 RGB, converted on this thread.
@@ -404,10 +406,6 @@ class _Segment:
         PyAV's default (``threads=0``) starts and stops a pool of scaler
         threads for every frame; see :data:`CODEC_THREADS`.
         """
-        if self.reformatter is None:
-            from av.video.reformatter import VideoReformatter
-
-            self.reformatter = VideoReformatter()
         return self.reformatter.reformat(frame, format="rgb24", threads=CODEC_THREADS).to_ndarray()
 
     @property

@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 from fractions import Fraction
+from itertools import islice
 from pathlib import Path
 
 import dask
@@ -114,6 +115,7 @@ class VideoWriter:
 
     def __init__(self, path, fps, height: int, width: int, crf: int = 17, codec_of: str | None = None):
         import av
+        from av.video.reformatter import VideoReformatter
 
         self.path = Path(path)
         self.tmp = partial_path(self.path)
@@ -133,22 +135,18 @@ class VideoWriter:
         self.stream.codec_context.thread_count = CODEC_THREADS
         self.time_base = 1 / rate
         self.frames_written = 0
-        self.pix_fmt = pix_fmt
-        self.reformatter = None
+        # Frames are converted here: the encoder's own conversion starts and
+        # stops a pool of scaler threads for every frame (CODEC_THREADS).
+        self.reformatter = VideoReformatter()
 
     def write(self, frames: np.ndarray):
         """Append frames (n, H, W, 3) uint8 RGB."""
         import av
-        from av.video.reformatter import VideoReformatter
 
-        if self.reformatter is None:
-            self.reformatter = VideoReformatter()
-        width, height = self.stream.width, self.stream.height
+        width, height, pix_fmt = self.stream.width, self.stream.height, self.stream.pix_fmt
         for rgb in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            # Convert here: the encoder's own conversion starts and stops a
-            # pool of scaler threads for every frame (CODEC_THREADS).
-            frame = self.reformatter.reformat(frame, width, height, self.pix_fmt, threads=CODEC_THREADS)
+            frame = self.reformatter.reformat(frame, width, height, pix_fmt, threads=CODEC_THREADS)
             frame.pts, frame.time_base = self.frames_written, self.time_base
             for packet in self.stream.encode(frame):
                 self.container.mux(packet)
@@ -384,11 +382,11 @@ def _run(tasks: dict, chunks, client, progress, window: int | None = None):
 
     if window is None:
         window = max(4, 2 * sum(client.nthreads().values()))
-    pending = list(tasks.items())
+    pending = iter(tasks.items())
     index_of = {}
 
     def submit(count):
-        batch = [pending.pop(0) for _ in range(min(count, len(pending)))]
+        batch = list(islice(pending, count))
         futures = client.compute([task for _, task in batch]) if batch else []
         for future, (index, _) in zip(futures, batch):
             index_of[future.key] = index
