@@ -80,7 +80,7 @@ def synthetic_clip(width: int, height: int, n_frames: int, *, fps: int = 60, amp
     """
     import numpy as np
 
-    from daskmag.write import VideoWriter
+    from daskmag.io import VideoWriter
     from daskmag.synthetic import texture, translate
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -78,8 +78,8 @@ def parse_args(argv):
 def planned_block(n_frames, width, height, workers, extra):
     """Frames per time block daskmag will use (best effort; None if it cannot be told)."""
     try:
-        from daskmag.magnify import plan_time_chunks
-        from daskmag.temporal import design_bandpass
+        from daskmag.plan import plan_time_chunks
+        from daskmag.kernels.temporal import design_bandpass
 
         def option(name):
             return int(extra[extra.index(name) + 1]) if name in extra else None

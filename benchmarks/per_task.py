@@ -3,7 +3,7 @@
     python benchmarks/per_task.py [--size 1920x1080] [--fps 60 --low 3 --high 7]
 
 Builds the task exactly as `daskmag magnify` plans it (time block and spatial
-tile from daskmag.magnify's planning), runs the fused kernel on random-texture
+tile from daskmag.plan), runs the fused kernel on random-texture
 frames of that shape in this process, and prints the task's wall time, its
 output frames and pixels, and this process's peak RSS (a fresh process, so the
 peak is the task's). docs/scaling.md projects whole runs from these figures.
@@ -16,11 +16,10 @@ import time
 
 import numpy as np
 
-from daskmag.magnify import TILE_MARGIN, _tiling, auto_tile, plan_time_chunks
-from daskmag.phase import magnify_block
-from daskmag.pyramid import PyramidSpec
+from daskmag.plan import auto_tile, plan_motion
+from daskmag.kernels.phase import magnify_block
 from daskmag.synthetic import texture
-from daskmag.temporal import design_bandpass
+from daskmag.kernels.temporal import make_filter
 
 
 def main():
@@ -35,15 +34,17 @@ def main():
     from daskmag.cluster import keep_freed_memory
 
     keep_freed_memory()  # as a daskmag worker runs
-    taps = design_bandpass(args.low, args.high, args.fps).astype(np.float32)
-    halo = len(taps) // 2
-    rows, cols, margin, spec = _tiling(PyramidSpec(), height, width, auto_tile(height, width), TILE_MARGIN)
+    temporal = make_filter("fir", args.low, args.high, args.fps)
+    taps, halo = temporal.taps, temporal.halo_before
+    # the plan daskmag makes for an hour-long clip of this size: its first (full) block and tile
+    plan = plan_motion(10**6, height, width, temporal, tile=auto_tile(height, width))
+    rows, cols, margin, spec = plan.rows, plan.cols, plan.margin, plan.pyramid
     tile_h, tile_w = rows[0] + 2 * margin, cols[0] + 2 * margin
-    core = plan_time_chunks(10**6, tile_h * tile_w, halo)[0]
+    core = plan.time_chunks[0]
     rgb = (texture(tile_h, tile_w, seed=1) * 255).astype(np.uint8)
     block = np.broadcast_to(rgb, (core + 2 * halo,) + rgb.shape).copy()
     start = time.perf_counter()
-    out = magnify_block(block, taps, 10.0, spec, halo, halo + core)
+    out = magnify_block(block, temporal, 10.0, spec, halo, halo + core)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     record = {

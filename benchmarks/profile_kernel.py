@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Where the time of one time block goes: cProfile of the fused kernel, in process.
 
-Runs :func:`daskmag.phase.magnify_block` on one time block (the block daskmag
+Runs :func:`daskmag.kernels.phase.magnify_block` on one time block (the block daskmag
 would give one task, halo included) of ``../shared/data/guitar.mp4`` with the
 classic settings (alpha 20, band 72-92 Hz, filmed at 600 fps), or of a
 synthetic clip when the file is absent, and prints the share of its time in
@@ -20,7 +20,7 @@ synthetic clip when the file is absent, and prints the share of its time in
 The kernel runs three times on the block: a first call (FFT plans, first
 touch of new memory), a timed call, and the profiled call whose categories
 are printed.  Decoding the block (:func:`daskmag.io.read_frames`) and encoding its output
-(:class:`daskmag.write.VideoWriter`, FFV1 ``.avi`` in a temporary folder) are
+(:class:`daskmag.io.VideoWriter`, FFV1 ``.avi`` in a temporary folder) are
 timed separately, without the profiler.
 
 Functions are assigned to a category by name; NumPy ufuncs (cos, sin,
@@ -65,27 +65,26 @@ SYNTHETIC_SETTINGS = {"alpha": 10.0, "low": 3.0, "high": 7.0, "fps": 60.0}
 
 # --------------------------------------------------------------------------- the kernel call
 # Everything that depends on daskmag's kernel signatures is in these two
-# functions, so that a change in daskmag.phase / daskmag.temporal / daskmag.magnify
+# functions, so that a change in daskmag.kernels.phase / daskmag.kernels.temporal / daskmag.plan
 # is adapted here only.
 
 
 def kernel_setup(low, high, fps, n_frames, height, width, *, time_chunk=None, workers=1, taps=None):
-    """Taps (as daskmag.magnify passes them), the halo, and the planned time blocks."""
+    """Taps (as daskmag.graph.motion passes them), the halo, and the planned time blocks."""
     import numpy as np
 
-    from daskmag.magnify import plan_time_chunks
-    from daskmag.temporal import design_bandpass
+    from daskmag.kernels.temporal import make_filter
+    from daskmag.plan import plan_motion
 
-    band_taps = design_bandpass(low, high, fps, taps).astype(np.float32)
-    halo = len(band_taps) // 2
-    chunks = plan_time_chunks(n_frames, height * width, halo, time_chunk=time_chunk, min_blocks=workers)
-    return band_taps, halo, chunks
+    temporal = make_filter("fir", low, high, fps, taps=taps)
+    plan = plan_motion(n_frames, height, width, temporal, time_chunk=time_chunk, min_blocks=workers)
+    return temporal.taps.astype(np.float32), plan.halo, plan.time_chunks
 
 
 def run_kernel(rgb, taps, alpha, start, stop, pad_before, pad_after):
-    """One call of the fused kernel, as daskmag.magnify._magnify_chunk makes it."""
-    from daskmag.phase import magnify_block
-    from daskmag.pyramid import PyramidSpec
+    """One call of the fused kernel, as daskmag.graph.motion._magnify_chunk makes it."""
+    from daskmag.kernels.phase import magnify_block
+    from daskmag.kernels.pyramid import PyramidSpec
 
     return magnify_block(rgb, taps, alpha, PyramidSpec(), start, stop,
                          pad_before=pad_before, pad_after=pad_after)
@@ -102,7 +101,7 @@ def worker_like_process():
 
 def warm_up(height, width):
     """Build (and cache) the pyramid filters, as a worker does once per frame size."""
-    from daskmag.pyramid import PyramidSpec, pyramid_filters
+    from daskmag.kernels.pyramid import PyramidSpec, pyramid_filters
 
     pyramid_filters((height, width), PyramidSpec())
 
@@ -277,7 +276,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from daskmag.io import probe, read_frames
-    from daskmag.write import VideoWriter
+    from daskmag.io import VideoWriter
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     info, warning = start_report()

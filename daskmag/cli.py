@@ -12,9 +12,9 @@ from fractions import Fraction
 from pathlib import Path
 
 from .errors import UserError
-from .io import ON_CORRUPT
-from .pyramid import PYRAMID_KINDS, PyramidSpec
-from .temporal import DEFAULT_WINDOW, FILTER_KINDS
+from .kernels.pyramid import PYRAMID_KINDS
+from .kernels.temporal import DEFAULT_WINDOW, FILTER_KINDS
+from .settings import CRF_RANGE, ON_CORRUPT
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -27,7 +27,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _positive_int(text):
+def _whole(text):
+    """A whole number; its range is checked by the settings objects (one line, exit 2)."""
     try:
         value = int(text)
     except ValueError:
@@ -72,21 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
     mag.add_argument("-f", "--fps", type=_number, default=None,
                      help="rate the footage was filmed at, Hz (default: the file's rate; -1 too). "
                           "Give it for high-speed footage stored at a slower rate")
-    mag.add_argument("--taps", "-ws", "--window_size", "--window", dest="taps", type=_positive_int,
+    mag.add_argument("--taps", "-ws", "--window_size", "--window", dest="taps", type=_whole,
                      help="length of the temporal filter in frames: the FIR's taps for --filter fir "
                           f"(default: from the band), the window for --filter window (default {DEFAULT_WINDOW})")
-    mag.add_argument("--filter", dest="filter", choices=list(FILTER_KINDS), default="fir",
+    mag.add_argument("--filter", dest="filter", choices=list(FILTER_KINDS), default=None,
                      help="temporal band-pass: fir (zero-phase Kaiser FIR, default), ideal (FFT mask "
                           "over the whole clip, which must fit in memory), butter (Butterworth, "
                           "zero-phase forward-backward; --causal: forward only), diff-iir (MIT's "
                           "difference of two first-order low-passes, causal), window (the "
                           "predecessor's sliding-window ideal filter, centred: no lag)")
-    mag.add_argument("--order", type=_positive_int, default=2,
+    mag.add_argument("--order", type=_whole, default=None,
                      help="order of --filter butter (default 2)")
     mag.add_argument("--causal", action="store_true",
                      help="--filter butter forwards only (response H, delayed, streams over any "
                           "length) instead of forward-backward (|H|^2, no delay)")
-    mag.add_argument("--sigma", type=_number, default=0.0, metavar="PX",
+    mag.add_argument("--sigma", type=_number, default=None, metavar="PX",
                      help="amplitude-weighted Gaussian smoothing of the phase, in pixels of the "
                           "frame (MIT's sigma, e.g. 2-5): less magnified noise (default 0: none)")
     mag.add_argument("--attenuate-other", "--attenuate_other", dest="attenuate_other",
@@ -95,13 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "than half the low edge (drift, pans) is kept")
     kinds = "; ".join(f"{name}: {kind.bands_per_octave} per octave, {kind.orientations} orientations"
                       for name, kind in PYRAMID_KINDS.items())
-    mag.add_argument("--pyramid", choices=list(PYRAMID_KINDS), default="octave",
+    mag.add_argument("--pyramid", choices=list(PYRAMID_KINDS), default=None,
                      help=f"spatial frequency bands, as MIT's phaseAmplify ({kinds}). The finer "
                           "pyramids take several times longer (default octave)")
-    mag.add_argument("--orientations", type=_positive_int, default=None, metavar="N",
+    mag.add_argument("--orientations", type=_whole, default=None, metavar="N",
                      help="orientations per scale: angular bands over 180 degrees "
                           "(default: the pyramid's own, see --pyramid)")
-    mag.add_argument("--max-frames", "-mf", "--max_frames", dest="max_frames", type=_positive_int,
+    mag.add_argument("--max-frames", "-mf", "--max_frames", dest="max_frames", type=_whole,
                      help="process at most N frames (counted from --start)")
     mag.add_argument("--start", metavar="T",
                      help="first frame to process and write: a frame number (120) or seconds of the "
@@ -116,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="magnify only this region, in pixels of the input frame (x, y of its top-left "
                           "corner, width, height; scaled along with --scale); the rest is unchanged, "
                           "blended over 16 pixels inside the region's border")
-    mag.add_argument("--workers", "-t", "--threads", dest="workers", type=_positive_int,
+    mag.add_argument("--workers", "-t", "--threads", dest="workers", type=_whole,
                      help="local workers (default: one per core)")
     mag.add_argument("--processes", action="store_true",
                      help="run the local workers as separate processes (isolated, restarted if one dies) "
@@ -127,16 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
     mag.add_argument("--mode", choices=["motion", "color", "colour"], default="motion",
                      help="motion: phase-based motion magnification (Wadhwa 2013, default); "
                           "color: linear colour magnification (Wu 2012), e.g. a pulse")
-    mag.add_argument("--level", type=_positive_int, default=None,
+    mag.add_argument("--level", type=_whole, default=None,
                      help="color mode: Gaussian pyramid level of the spatial low-pass (default 4)")
     mag.add_argument("--chroma-attenuation", dest="chroma_attenuation", type=_number, default=None,
                      help="color mode: factor on the I/Q (chroma) amplification (default 1; 0 = luminance only)")
-    mag.add_argument("--crf", type=_positive_int, default=17,
-                     help="H.264 quality for .mp4/.mov, lower is better (default 17, visually lossless)")
-    mag.add_argument("--tile", type=_positive_int, default=None,
+    mag.add_argument("--crf", type=_whole, default=17,
+                     help=f"H.264 quality for .mp4/.mov, {CRF_RANGE[0]}-{CRF_RANGE[1]}, lower is better "
+                          "(default 17, visually lossless)")
+    mag.add_argument("--tile", type=_whole, default=None,
                      help="process frames in square tiles of N pixels with a 64-pixel halo "
                           "(default: 512 for frames above 1024x1024 pixels; 0: whole frames)")
-    mag.add_argument("--time-chunk", type=_positive_int, default=None,
+    mag.add_argument("--time-chunk", type=_whole, default=None,
                      help="frames per time block (default: sized to ~1 GiB of working memory)")
     mag.add_argument("--overwrite", action="store_true", help="replace an existing output")
     mag.add_argument("--restart", action="store_true",
@@ -148,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("input")
     _add_on_corrupt(ing)
     ing.add_argument("-o", "--output", required=True, help="output .zarr store")
-    ing.add_argument("--workers", type=_positive_int)
+    ing.add_argument("--workers", type=_whole)
     ing.add_argument("--scheduler")
     ing.add_argument("--overwrite", action="store_true")
     ing.add_argument("--no-progress", action="store_true")
@@ -158,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="magnify a built-in synthetic clip (no download)")
     demo.add_argument("-o", "--output", default="daskmag-demo", help="output folder (default daskmag-demo)")
-    demo.add_argument("--workers", type=_positive_int)
+    demo.add_argument("--workers", type=_whole)
     demo.add_argument("--overwrite", action="store_true")
     demo.add_argument("--no-progress", action="store_true")
     return parser
@@ -184,7 +186,8 @@ def main(argv=None) -> int:
 
 
 def _magnify(args) -> int:
-    from .run import magnify_file
+    from .run import Job, run_job
+    from .settings import Band, Execution, OutputSettings, Selection, mode_settings, pyramid_spec
 
     source = args.input or args.video_path
     if args.input and args.video_path and args.input != args.video_path:
@@ -193,31 +196,24 @@ def _magnify(args) -> int:
         raise UserError("no input video given (daskmag magnify INPUT -o OUTPUT ...)")
     if not args.output:
         raise UserError("no output given (-o OUTPUT)")
-    if args.low is None or args.high is None:
-        raise UserError("give the temporal band with --low and --high (Hz)")
-    if args.accel == "cuda":
-        raise UserError("CUDA acceleration is not available yet in this version; use --accel cpu")
-    if args.workers is not None and args.workers < 1:
-        raise UserError(f"--workers must be at least 1, got {args.workers}")
-    colour = args.mode in ("color", "colour")
-    if not colour and (args.level is not None or args.chroma_attenuation is not None):
-        raise UserError("--level and --chroma-attenuation apply to --mode color only")
-    if colour and (args.filter != "fir" or args.sigma or args.attenuate_other or args.causal):
-        raise UserError("--filter, --sigma, --attenuate-other and --causal apply to --mode motion only")
-    if args.orientations is not None and args.orientations < 1:
-        raise UserError(f"--orientations must be at least 1, got {args.orientations}")
-    result = magnify_file(
-        source, args.output, alpha=10.0 if args.alpha is None else args.alpha, low=args.low,
-        high=args.high, fps=args.fps, taps=args.taps,
-        pyramid=PyramidSpec(args.pyramid, args.orientations), max_frames=args.max_frames,
-        workers=args.workers, scheduler=args.scheduler, crf=args.crf, time_chunk=args.time_chunk,
-        overwrite=args.overwrite, restart=args.restart, progress=not args.no_progress,
-        mode="colour" if colour else "motion", level=4 if args.level is None else args.level,
-        chroma_attenuation=1.0 if args.chroma_attenuation is None else args.chroma_attenuation,
-        tile=args.tile, on_corrupt=args.on_corrupt, start=args.start, end=args.end, scale=args.scale,
-        roi=args.roi, filter=args.filter, order=args.order, causal=args.causal, sigma=args.sigma,
-        attenuate_other=args.attenuate_other, processes=args.processes,
+    pyramid = None
+    if args.pyramid is not None or args.orientations is not None:
+        pyramid = pyramid_spec(args.pyramid, args.orientations)
+    mode = "colour" if args.mode in ("color", "colour") else "motion"
+    # each settings object checks itself: one line and exit 2 before any work
+    settings = mode_settings(mode, alpha=args.alpha, taps=args.taps, pyramid=pyramid, filter=args.filter,
+                             order=args.order, causal=args.causal or None, sigma=args.sigma,
+                             attenuate_other=args.attenuate_other or None, level=args.level,
+                             chroma_attenuation=args.chroma_attenuation)
+    job = Job(
+        source, args.output, settings, Band(args.low, args.high, args.fps),
+        Selection(start=args.start, end=args.end, max_frames=args.max_frames, scale=args.scale, roi=args.roi,
+                  on_corrupt=args.on_corrupt),
+        OutputSettings(crf=args.crf, overwrite=args.overwrite, restart=args.restart),
+        Execution(workers=args.workers, scheduler=args.scheduler, processes=args.processes, device=args.accel,
+                  time_chunk=args.time_chunk, tile=args.tile),
     )
+    result = run_job(job, progress=not args.no_progress)
     print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
           f"{_rate(result.fps)} fps", file=sys.stderr)
     return 0
@@ -230,17 +226,18 @@ def _rate(fps) -> str:
 
 def _ingest(args) -> int:
     from .cluster import dask_client
-    from .io import open_video
-    from .write import check_output, ingest
-    from .run import _progress_bar, warn_variable_rate
+    from .io import check_output, ingest, open_video
+    from .run import progress_bar, warn_variable_rate
+    from .settings import Execution
 
+    Execution(workers=args.workers, scheduler=args.scheduler)  # checks them
     video = open_video(args.input, on_corrupt=args.on_corrupt)
     check_output(args.output, args.overwrite)
     if not args.output.endswith(".zarr"):
         raise UserError(f"an ingested store must end in .zarr: {args.output}")
     warn_variable_rate(video.info)
     with dask_client(args.workers, args.scheduler) as client:
-        with _progress_bar(video.info.n_frames, not args.no_progress) as bar:
+        with progress_bar(video.info.n_frames, not args.no_progress) as bar:
             ingest(video, args.output, overwrite=args.overwrite, client=client, progress=bar.update)
     print(f"wrote {args.output}: {video.info.n_frames} frames", file=sys.stderr)
     return 0
@@ -255,7 +252,9 @@ def _info(args) -> int:
 
 def _demo(args) -> int:
     from .demo import run_demo
+    from .settings import Execution
 
+    Execution(workers=args.workers)  # checks it
     run_demo(Path(args.output), workers=args.workers, overwrite=args.overwrite,
              progress=not args.no_progress)
     return 0

@@ -1,8 +1,10 @@
 """Where the work runs: a local cluster, or an existing Dask scheduler.
 
-Worker setup lives here in one place (as in dask-cuda): one thread per worker
-process, because every kernel is vectorised NumPy/SciPy work and processes
-sidestep the GIL.
+Worker setup lives here in one place, as in dask-cuda: :class:`WorkerSetup`
+is a worker plugin that the client registers on every worker, local or
+remote (``dask worker`` processes behind ``--scheduler``, and workers that
+join later), so every worker gets the same memory settings.  Local worker
+processes also get :data:`WORKER_ENVIRON` before they start.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import contextlib
 import logging
 import os
 import sys
+
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from .errors import UserError
 
@@ -63,6 +67,39 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     return bool(ok)
+
+
+#: What :class:`WorkerSetup` did in this process (read by tests and ``client.run``).
+SETUP_STATE: dict = {}
+
+
+class WorkerSetup(WorkerPlugin):
+    """Set up a worker for daskmag's kernels: malloc settings, quiet user errors.
+
+    Registered by :func:`dask_client` on every worker of the cluster it
+    connects to, local or remote; a worker that joins later gets it too.
+    Applies :data:`WORKER_ENVIRON`'s glibc malloc settings in the worker's
+    process (:func:`keep_freed_memory`) and drops the worker's log of tasks
+    that failed on a :class:`UserError` (the client reports those in one line).
+    """
+
+    name = "daskmag-worker-setup"
+    idempotent = True
+
+    def setup(self, worker):
+        SETUP_STATE["malloc"] = keep_freed_memory()
+        for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(variable, WORKER_ENVIRON[variable])  # for libraries loaded later
+        if "log_filter" not in SETUP_STATE:
+            SETUP_STATE["log_filter"] = _QuietUserErrors()
+            logging.getLogger("distributed.worker").addFilter(SETUP_STATE["log_filter"])
+        SETUP_STATE.setdefault("workers", []).append(worker.address)
+
+
+def worker_setup_state() -> dict:
+    """This process's :data:`SETUP_STATE`, JSON-able (for ``client.run``)."""
+    return {"malloc": SETUP_STATE.get("malloc"), "workers": list(SETUP_STATE.get("workers", [])),
+            "pid": os.getpid()}
 
 
 def default_workers() -> int:
@@ -127,6 +164,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *, tim
     quiet_user_errors = _QuietUserErrors()
     worker_log.addFilter(quiet_user_errors)
     try:
+        client.register_plugin(WorkerSetup())
         if not quiet:
             print(f"dashboard: {client.dashboard_link}", file=sys.stderr)
         yield client

@@ -29,8 +29,7 @@ def run_demo(folder: Path, workers: int | None = None, overwrite: bool = False, 
 
     Returns the measured motion gains at the in-band and out-of-band frequencies.
     """
-    from .io import open_video
-    from .write import check_output, write_array
+    from .io import check_output, open_video, write_array
     from .measure import motion_gain
     from .run import magnify_file
     from .synthetic import translating_clip

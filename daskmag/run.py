@@ -1,17 +1,21 @@
-"""The whole job, file to file: what ``daskmag magnify`` runs."""
+"""The whole job, file to file: what ``daskmag magnify`` runs.
+
+:class:`Job` groups the settings objects of :mod:`daskmag.settings`;
+:func:`run_job` checks everything against the probed input
+(:func:`daskmag.plan.plan_job`) before any work, builds the lazy graph and
+writes the output.  :func:`magnify_file` is the same with flat keywords.
+"""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .errors import UserError, warn
-
-if TYPE_CHECKING:  # the heavy modules load when a job runs, not on import
-    from .pyramid import PyramidSpec
+from .settings import (Band, ColourSettings, Execution, MotionSettings, OutputSettings, Selection,
+                       mode_settings)
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,50 @@ class MagnifyResult:
     fps: Fraction
 
 
+@dataclass(frozen=True)
+class Job:
+    """One magnification, input to output, as validated settings objects.
+
+    Parameters
+    ----------
+    source, output : str or Path
+    settings : MotionSettings or ColourSettings
+    band : Band
+    selection, write, execution : Selection, OutputSettings, Execution
+    """
+
+    source: str | Path
+    output: str | Path
+    settings: MotionSettings | ColourSettings
+    band: Band
+    selection: Selection = field(default_factory=Selection)
+    write: OutputSettings = field(default_factory=OutputSettings)
+    execution: Execution = field(default_factory=Execution)
+
+    def __post_init__(self):
+        if not self.source:
+            raise UserError("no input video given (daskmag magnify INPUT -o OUTPUT ...)")
+        if not self.output:
+            raise UserError("no output given (-o OUTPUT)")
+
+    def to_dict(self) -> dict:
+        """The job's settings as JSON-able values: what decides the output's content.
+
+        Where and how fast it runs (workers, scheduler) and how the output is
+        replaced (overwrite, restart) are left out: a resumed run may change them.
+        """
+        execution = self.execution.to_dict()
+        return {
+            "input": str(Path(self.source).absolute()),
+            "mode": self.settings.mode,
+            self.settings.mode: self.settings.to_dict(),
+            "band": self.band.to_dict(),
+            "selection": self.selection.to_dict(),
+            "crf": self.write.crf,
+            "blocks": {key: execution[key] for key in ("time_chunk", "tile")},
+        }
+
+
 def _progress_bar(total: int, show: bool):
     from tqdm import tqdm
 
@@ -32,28 +80,33 @@ def _progress_bar(total: int, show: bool):
     return tqdm(total=total, unit="frame", disable=not show, file=sys.stderr, dynamic_ncols=True)
 
 
-def _say_resuming(done: int, total: int):
+def progress_bar(total: int, show: bool = True):
+    """A tqdm bar of frames on stderr (hidden when stderr is not a terminal or ``show`` is false)."""
+    return _progress_bar(total, show)
+
+
+def say_resuming(done: int, total: int):
+    """Tell the user an interrupted run is being resumed."""
     print(f"resuming an interrupted run: {done} of {total} blocks are already done", file=sys.stderr)
 
 
 def warn_variable_rate(info):
-    """Say that a variable-frame-rate input is resampled (see :func:`daskmag.io.read_frames`)."""
+    """Say that a variable-frame-rate input is resampled (see :func:`daskmag.io.ffmpeg.read_frames`)."""
     if info.variable_frame_rate:
         warn(f"{info.path} has a variable frame rate; it is resampled by timestamp to "
              f"{float(info.fps):.6g} fps ({info.n_frames} frames from {info.stored_frames})")
 
 
-def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: float | None = None,
-                 taps: int | None = None, pyramid: PyramidSpec | None = None,
-                 max_frames: int | None = None, workers: int | None = None,
-                 scheduler: str | None = None, crf: int = 17, time_chunk: int | None = None,
-                 overwrite: bool = False, restart: bool = False, progress: bool = True,
-                 quiet: bool = False, client=None, mode: str = "motion", level: int = 4,
-                 chroma_attenuation: float = 1.0, tile: int | None = None, start=None, end=None,
-                 scale: float = 1.0, roi=None, on_corrupt: str = "stop", filter: str = "fir",
-                 order: int = 2, causal: bool = False, sigma: float = 0.0,
-                 attenuate_other: bool = False, processes: bool = False) -> MagnifyResult:
-    """Magnify motion in a video file (or ingested store) and write the result.
+def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = None, low: float | None = None,
+                 high: float | None = None, fps: float | None = None, taps: int | None = None,
+                 pyramid=None, filter: str | None = None, order: int | None = None, causal: bool | None = None,
+                 sigma: float | None = None, attenuate_other: bool | None = None, level: int | None = None,
+                 chroma_attenuation: float | None = None, start=None, end=None, max_frames: int | None = None,
+                 scale: float = 1.0, roi=None, on_corrupt: str = "stop", crf: int = 17, overwrite: bool = False,
+                 restart: bool = False, workers: int | None = None, scheduler: str | None = None,
+                 processes: bool = False, time_chunk: int | None = None, tile: int | None = None,
+                 progress: bool = True, quiet: bool = False, client=None) -> MagnifyResult:
+    """Magnify motion (or colour) in a video file or ingested store and write the result.
 
     Every check on the input, the options and the output runs before any work
     starts; the output appears under its final name only when complete.
@@ -61,103 +114,129 @@ def magnify_file(source, output, *, alpha: float, low: float, high: float, fps: 
     Parameters
     ----------
     source, output : str or Path
-    alpha, low, high, fps, taps
-        As :func:`daskmag.magnify_motion`; ``fps`` is the rate the footage was
-        filmed at (default: the file's own rate).  The output keeps the
-        input's stored frame rate.
-    pyramid : PyramidSpec, optional
-        Spatial decomposition, as :func:`daskmag.magnify_motion` (default:
-        octave bandwidth, 4 orientations).
-    max_frames : int, optional
-        Process at most this many frames (from ``start``).
-    start, end : int or str, optional
-        Process and write only frames ``[start, end)``: frame numbers (``120``)
-        or seconds of the stored file's time line (``"2.5s"``, the first frame
-        at or after that time), see :func:`daskmag.region.frame_range`.
-    scale : float
-        Process and write frames resized by this factor (0 < scale <= 1),
-        as MIT's ``scaleVideo``: :func:`daskmag.region.scale_video`.
-    roi : (x, y, w, h) or str "x,y,w,h", optional
-        Magnify only this region, in pixels of the *input* frame (scaled with
-        the frames); the rest is the input's, blended over a 16-pixel
-        feather inside the region's border (:func:`daskmag.region.in_region`).
-    workers, scheduler
-        Local worker processes, or the address of a running scheduler.
+        Input (video file or ``.zarr`` store) and output (``.mp4``/``.mov``
+        H.264, ``.avi``/``.mkv`` FFV1, ``.zarr``).
     mode : {"motion", "colour"}
-        Phase-based motion magnification, or linear colour magnification
-        (:func:`daskmag.colour.magnify_colour`, with ``level`` and
-        ``chroma_attenuation``).
-    tile : int, optional
-        Spatial tile size in pixels (0: whole frames; default: 512 for frames
-        of more than 1024 x 1024 pixels, see :func:`daskmag.magnify.auto_tile`).
-    filter, order, causal, sigma, attenuate_other
-        Motion mode's temporal filter, phase smoothing and removal of motion
-        outside the band, as :func:`daskmag.magnify_motion`.
-    restart : bool
-        Discard the finished blocks of an interrupted run of the same output
-        instead of resuming it (by default a re-run computes only the blocks
-        that are missing).
-    on_corrupt : {"stop", "repeat"}
-        A frame of the input that cannot be decoded stops the run with an
-        error naming it, or is replaced by the previous frame with a warning
-        (:func:`daskmag.io.read_frames`).  A variable-frame-rate input is
-        resampled to its average rate, with a warning.
-    processes : bool
-        Local workers as separate processes instead of threads of this one.
+        Phase-based motion magnification (:class:`daskmag.settings.MotionSettings`:
+        ``alpha, taps, pyramid, filter, order, causal, sigma, attenuate_other``)
+        or linear colour magnification (:class:`daskmag.settings.ColourSettings`:
+        ``alpha, level, chroma_attenuation, taps``).  A setting of the other
+        mode is an error.
+    low, high : float
+        Temporal pass band, Hz.
+    fps : float, optional
+        The rate the footage was recorded at (default: the file's own rate).
+        The output keeps the input's stored frame rate.
+    start, end, max_frames, scale, roi, on_corrupt
+        Which frames and pixels: :class:`daskmag.settings.Selection`.
+    crf, overwrite, restart
+        How the output is written: :class:`daskmag.settings.OutputSettings`.
+    workers, scheduler, processes, time_chunk, tile
+        Where and in what blocks it runs: :class:`daskmag.settings.Execution`.
+    progress, quiet : bool
+        Show a progress bar; do not print the dashboard link.
     client : distributed.Client, optional
         Use this client instead of starting a cluster.
-    """
-    from .cluster import dask_client, worker_threads
-    from .io import check_on_corrupt, open_video, probe
-    from .write import check_output, write_video
-    from .magnify import auto_tile, check_band, check_controls, magnify_motion
-    from .region import check_roi, check_scale, frame_range, in_region, region_box, scale_roi, scale_video
 
-    info = probe(source)
-    first, stop = frame_range(info.n_frames, info.fps, start, end, max_frames)
-    height, width = check_scale(scale, info.height, info.width)
-    if roi is not None:
-        roi = scale_roi(check_roi(roi, info.height, info.width), scale)
-        rows, cols = region_box(roi, height, width)  # what the pyramid sees
-        height, width = rows.stop - rows.start, cols.stop - cols.start
-    output = check_output(output, overwrite)
+    Returns
+    -------
+    MagnifyResult
+
+    Raises
+    ------
+    UserError
+        Any mistake in the input, the options or the output, before work
+        starts; or an input that fails while it is read (a corrupt frame).
+    """
+    if isinstance(pyramid, str):
+        from .kernels.pyramid import PyramidSpec
+
+        pyramid = PyramidSpec(pyramid)
+    settings = mode_settings(mode, alpha=alpha, taps=taps, pyramid=pyramid, filter=filter, order=order,
+                             causal=causal, sigma=sigma, attenuate_other=attenuate_other, level=level,
+                             chroma_attenuation=chroma_attenuation)
+    job = Job(source, output, settings, Band(low, high, fps),
+              Selection(start=start, end=end, max_frames=max_frames, scale=scale, roi=roi, on_corrupt=on_corrupt),
+              OutputSettings(crf=crf, overwrite=overwrite, restart=restart),
+              Execution(workers=workers, scheduler=scheduler, processes=processes, time_chunk=time_chunk,
+                        tile=tile))
+    return run_job(job, progress=progress, quiet=quiet, client=client)
+
+
+def preflight(job: Job, min_blocks: int = 1):
+    """Probe the input and check the whole job against it, before any work.
+
+    Returns
+    -------
+    reader : daskmag.io.Reader
+    info : daskmag.io.VideoInfo
+    plan : daskmag.plan.JobPlan
+    output : Path
+
+    Raises
+    ------
+    UserError
+        The first problem found.
+    """
+    from .io import check_output, reader_for
+    from .plan import plan_job
+
+    if job.execution.device == "cuda":
+        raise UserError("CUDA acceleration is not available yet in this version; use --accel cpu")
+    reader = reader_for(job.source, job.selection.on_corrupt)
+    info = reader.probe()
+    plan = plan_job(info, job.settings, job.band, job.selection, job.execution, min_blocks=min_blocks)
+    output = check_output(job.output, job.write.overwrite)
     if output.resolve() == Path(info.path).resolve():
         raise UserError("the output would overwrite the input")
-    rate = float(info.fps) if fps is None or fps == -1 else float(fps)
-    check_band(alpha, low, high, rate, taps)
-    check_controls(filter, order, causal, sigma, taps)
-    if mode not in ("motion", "colour"):
-        raise UserError(f"unknown mode {mode!r}: use motion or colour")
-    if mode == "colour":
-        from .colour import check_colour, magnify_colour
+    return reader, info, plan, output
 
-        check_colour(level, chroma_attenuation, height, width)
-    elif min(height, width) < 16:
-        raise UserError(f"frames of {width}x{height} (as processed, after any --scale and --roi) are too "
-                        f"small for a pyramid (need 16x16)")
 
-    check_on_corrupt(on_corrupt)
+def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None) -> MagnifyResult:
+    """Run a :class:`Job`: check it, build the graph, write the output.
+
+    Raises
+    ------
+    UserError
+        As :func:`magnify_file`.
+    """
+    from .cluster import dask_client, worker_threads
+
+    reader, info, _, output = preflight(job)  # everything that can be known without a cluster
     warn_variable_rate(info)
 
     def run(client):
-        def magnify(video):
-            if mode == "colour":
-                return magnify_colour(video, alpha, low, high, rate, level=level,
-                                      chroma_attenuation=chroma_attenuation, taps=taps,
-                                      time_chunk=time_chunk, min_blocks=worker_threads(client))
-            return magnify_motion(video, alpha, low, high, rate, taps=taps, pyramid=pyramid,
-                                  time_chunk=time_chunk, min_blocks=worker_threads(client),
-                                  tile=auto_tile(height, width, tile), filter=filter, order=order,
-                                  causal=causal, sigma=sigma, attenuate_other=attenuate_other)
+        from .graph.region import in_region, scale_video
+        from .io import write_video
+        from .plan import plan_job
 
-        video = scale_video(open_video(source, start=first, end=stop, on_corrupt=on_corrupt).frames, scale)
-        frames = magnify(video) if roi is None else in_region(video, roi, magnify)
+        threads = worker_threads(client)
+        plan_here = plan_job(info, job.settings, job.band, job.selection, job.execution, min_blocks=threads)
+        band, settings, execution = plan_here.band, job.settings, job.execution
+
+        def magnify(video):
+            if isinstance(settings, ColourSettings):
+                from .graph.colour import magnify_colour
+
+                return magnify_colour(video, low=band.low, high=band.high, fps=band.fps, settings=settings,
+                                      time_chunk=execution.time_chunk, min_blocks=threads)
+            from .graph.motion import magnify_motion
+            from .plan import auto_tile
+
+            return magnify_motion(video, low=band.low, high=band.high, fps=band.fps, settings=settings,
+                                  time_chunk=execution.time_chunk, min_blocks=threads,
+                                  tile=auto_tile(video.shape[1], video.shape[2], execution.tile))
+
+        video = scale_video(reader.frames(info, plan_here.first, plan_here.stop), job.selection.scale)
+        frames = magnify(video) if plan_here.roi is None else in_region(video, plan_here.roi, magnify)
         with _progress_bar(frames.shape[0], progress) as bar:
-            write_video(frames, output, info.fps, crf=crf, overwrite=overwrite, client=client,
-                        progress=bar.update, restart=restart, on_resume=_say_resuming)
+            write_video(frames, output, info.fps, crf=job.write.crf, overwrite=job.write.overwrite,
+                        client=client, progress=bar.update, restart=job.write.restart, on_resume=say_resuming,
+                        settings=job.to_dict())
         return MagnifyResult(output, frames.shape[0], frames.shape[2], frames.shape[1], info.fps)
 
     if client is not None:
         return run(client)
-    with dask_client(workers, scheduler, processes=processes, quiet=quiet) as new_client:
+    with dask_client(job.execution.workers, job.execution.scheduler, processes=job.execution.processes,
+                     quiet=quiet) as new_client:
         return run(new_client)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 import daskmag
-from daskmag.pyramid import PyramidSpec
+from daskmag.kernels.pyramid import PyramidSpec
 
 GUITAR = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared/data/guitar.mp4")
 OUT = Path(__file__).resolve().parent / "figures"

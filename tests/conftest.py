@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from daskmag.write import write_array
+from daskmag.io import write_array
 from daskmag.synthetic import translating_clip
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -27,7 +27,7 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    from daskmag._backend import cupy_or_none
+    from daskmag.kernels.backend import cupy_or_none
 
     no_gpu = pytest.mark.skip(reason="no usable CUDA GPU (cupy.cuda.is_available() is false)")
     no_guitar = pytest.mark.skip(reason=f"{GUITAR} is absent (the shared data folder is not beside the project)")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import BAND
-from daskmag.cluster import dask_client, keep_freed_memory, worker_threads
+from daskmag.cluster import dask_client, keep_freed_memory, worker_setup_state, worker_threads
 from daskmag.errors import UserError
 from daskmag.io import open_video, probe
 
@@ -69,8 +69,42 @@ def test_magnify_on_a_separately_started_scheduler_and_workers(tmp_path, clip_fi
                        capture_output=True, timeout=300)
         a, b = open_video(out).frames.compute(), open_video(reference).frames.compute()
         assert np.abs(a.astype(int) - b).max() <= 1
+        # the client registered the worker setup on the remote workers too
+        with Client(address, timeout="30s") as client:
+            states = client.run(worker_setup_state)
+        assert len(states) == 2
+        for state in states.values():
+            assert state["malloc"] is sys.platform.startswith("linux")
+            assert state["workers"]
+        assert len({state["pid"] for state in states.values()}) == 2
     finally:
         for process in workers + [scheduler]:
             process.terminate()
         for process in workers + [scheduler]:
+            process.wait(timeout=30)
+
+
+def test_a_worker_that_joins_later_is_set_up_too():
+    """The setup is a registered plugin, not a one-off call: a new worker gets it on arrival."""
+    from daskmag.cluster import WorkerSetup
+
+    with dask_client(1, processes=True, quiet=True) as client:
+        plugins = client.run(lambda dask_worker: list(dask_worker.plugins))
+        assert all(WorkerSetup.name in names for names in plugins.values())
+        cluster_scheduler = client.scheduler.address
+        before = set(client.scheduler_info()["workers"])
+        process = _start("distributed.cli.dask_worker", cluster_scheduler, "--nthreads", "1", "--no-dashboard")
+        try:
+            client.wait_for_workers(2, timeout=60)
+            new = (set(client.scheduler_info()["workers"]) - before).pop()
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                state = client.run(worker_setup_state, workers=[new])[new]
+                if state["workers"]:
+                    break
+                time.sleep(0.2)
+            assert state["workers"] == [new]
+            assert state["malloc"] is sys.platform.startswith("linux")
+        finally:
+            process.terminate()
             process.wait(timeout=30)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import BAND, FPS, IN_BAND, OUT_OF_BAND
-from daskmag.color import luma
+from daskmag.kernels.colourspace import luma
 from daskmag.errors import UserError
 from daskmag.io import open_video, probe
 from daskmag.measure import motion_gain, pairwise_shifts
-from daskmag.region import scale_video
+from daskmag.graph.region import scale_video
 from daskmag.run import magnify_file
 from daskmag.synthetic import motion
 
@@ -98,7 +98,7 @@ def test_guitar_end_to_end(tmp_path, guitar, client):
 def long_clip_file(tmp_path_factory):
     """240 frames of 192x192 at 60 fps, lossless: enough blocks to interrupt."""
     from daskmag.synthetic import translating_clip
-    from daskmag.write import write_array
+    from daskmag.io import write_array
 
     path = tmp_path_factory.mktemp("long") / "long.mkv"
     write_array(translating_clip(240, 192, 192, FPS, ((0.1, IN_BAND),), seed=9), path, FPS)
@@ -118,7 +118,7 @@ def test_a_killed_run_resumes_to_identical_output(tmp_path, long_clip_file):
     import subprocess
     import time
 
-    from daskmag.write import parts_folder
+    from daskmag.io import parts_folder
 
     reference = tmp_path / "reference.mkv"
     subprocess.run(_magnify_command(long_clip_file, reference), check=True, capture_output=True, timeout=300)
@@ -146,7 +146,7 @@ def test_a_killed_run_resumes_to_identical_output(tmp_path, long_clip_file):
 def test_restart_discards_finished_blocks(tmp_path, long_clip_file):
     import subprocess
 
-    from daskmag.write import parts_folder
+    from daskmag.io import parts_folder
 
     out = tmp_path / "out.mkv"
     parts = parts_folder(out)
@@ -169,7 +169,7 @@ def test_a_killed_worker_costs_only_time(tmp_path, long_clip_file):
 
     from distributed import Client, LocalCluster
 
-    from daskmag.write import parts_folder
+    from daskmag.io import parts_folder
 
     reference = tmp_path / "reference.mkv"
     out = tmp_path / "out.mkv"
@@ -198,3 +198,25 @@ def test_a_killed_worker_costs_only_time(tmp_path, long_clip_file):
         assert not errors, errors
         assert set(client.scheduler_info()["workers"]) != before  # a worker really died and was replaced
     assert np.array_equal(open_video(out).frames.compute(), open_video(reference).frames.compute())
+
+
+def test_a_resumed_run_must_be_the_same_job_and_says_what_differs(tmp_path, long_clip_file):
+    """The parts folder records the job's settings; another job for the same output is refused, naming the change."""
+    import json
+    import subprocess
+
+    from daskmag.io import parts_folder
+    from daskmag.run import Job
+    from daskmag.settings import Band, Execution, MotionSettings
+
+    out = tmp_path / "out.mkv"
+    earlier = Job(long_clip_file, out, MotionSettings(alpha=20), Band(BAND[0], BAND[1]),
+                  execution=Execution(time_chunk=30))
+    parts = parts_folder(out)
+    parts.mkdir()
+    (parts / "manifest.json").write_text(json.dumps({"token": "x", "chunks": [240], "settings": earlier.to_dict()}))
+    refused = subprocess.run(_magnify_command(long_clip_file, out), capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2, refused.stderr
+    line = refused.stderr.strip().splitlines()[-1]
+    assert "motion.alpha 20.0 (now 10.0)" in line and "--restart" in line, line
+    assert not out.exists() and (parts / "manifest.json").exists()  # nothing lost

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ._backend import array_module, fft_module
+from .backend import array_module, fft_module
 
 #: Stop-band attenuation of the default FIR design, in dB.  -60 dB keeps
 #: out-of-band motion within 3% of unchanged even at alpha = 30.
@@ -198,7 +198,9 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     # correlation = convolution with the reversed kernel; 'valid' part only
     reversed_kernel = np.zeros(nfft)
     reversed_kernel[: len(kernel)] = kernel[::-1]
-    kernel_f = xp.asarray(np.fft.rfft(reversed_kernel).astype(np.complex64))
+    # float32 increments (motion) keep complex64 arithmetic; float64 (colour) keep their precision
+    complex_type = np.complex128 if segment.dtype == np.float64 else np.complex64
+    kernel_f = xp.asarray(np.fft.rfft(reversed_kernel).astype(complex_type))
     spectrum = fft.rfft(segment, n=nfft, axis=0)
     spectrum *= kernel_f.reshape((-1,) + (1,) * (segment.ndim - 1))
     out = fft.irfft(spectrum, n=nfft, axis=0)
@@ -225,7 +227,7 @@ class TemporalFilter:
     """A temporal band-pass of the phase, computed from its increments.
 
     The graph gives every time block ``halo_before`` frames before its own
-    and ``halo_after`` after (:func:`daskmag.magnify.magnify_motion`), and the
+    and ``halo_after`` after (:func:`daskmag.graph.motion.magnify_motion`), and the
     clip's ends are continued by linear prediction (:func:`extend_by_prediction`)
     over the same widths; ``whole_clip`` filters need the whole clip in one block.
 
@@ -238,8 +240,10 @@ class TemporalFilter:
     halo_before = 0
     halo_after = 0
     whole_clip = False
-    #: Samples at each end that the clip-end prediction is fitted to.
+    #: Samples at each end that the clip-end prediction is fitted to (the
+    #: filter's reach), at most :attr:`prediction_cap` (None: no cap).
     prediction_window = PREDICTION_WINDOW
+    prediction_cap = PREDICTION_WINDOW
 
     def phase(self, increments, start: int, stop: int, pad_before: int = 0, pad_after: int = 0):
         """The filtered phase at samples ``[start, stop)``.
@@ -255,10 +259,13 @@ class TemporalFilter:
 
         Returns
         -------
-        float32 array (stop - start, ...)
+        float array (stop - start, ...)
+            float32, or float64 for float64 increments (FIR filters).
         """
         if pad_before or pad_after:
-            window = min(self.prediction_window, PREDICTION_WINDOW)
+            window = self.prediction_window
+            if self.prediction_cap is not None:
+                window = min(window, self.prediction_cap)
             increments = extend_by_prediction(increments, pad_before, pad_after, window=window)
         start, stop = start + pad_before, stop + pad_before
         if start - self.halo_before < 0 or stop + self.halo_after > increments.shape[0] + 1:
@@ -277,12 +284,22 @@ class TemporalFilter:
 class FIRFilter(TemporalFilter):
     """A FIR filter of the phase: ``y[t] = sum_k taps[k] x[t + k - H]``, ``H = len(taps) // 2``.
 
+    The one FIR along time of daskmag: motion magnification filters the
+    phase of every pyramid coefficient with it, colour magnification the
+    small YIQ stack (:func:`daskmag.kernels.linear.bandpass_change`).
+
     Parameters
     ----------
     taps : ndarray, odd length, summing to zero
+    prediction_cap : int or None
+        Most samples the clip-end prediction is fitted to; it is otherwise
+        fitted to one filter length.  Motion caps it at
+        :data:`PREDICTION_WINDOW` (Burg's fit per coefficient is a tenth of
+        the kernel's time at that size); colour's small stack affords the
+        whole filter length (None), which follows a slow pulse better.
     """
 
-    def __init__(self, taps):
+    def __init__(self, taps, prediction_cap: int | None = PREDICTION_WINDOW):
         taps = np.asarray(taps, dtype=np.float64)
         if len(taps) % 2 == 0:
             raise ValueError("FIR taps must have an odd length (centred)")
@@ -290,6 +307,7 @@ class FIRFilter(TemporalFilter):
         self.kernel = increment_kernel(taps)
         self.halo_before = self.halo_after = len(taps) // 2
         self.prediction_window = len(self.kernel)
+        self.prediction_cap = prediction_cap
 
     def _phase(self, increments, start, stop):
         return filter_increments(increments, self.kernel, start, stop)
@@ -438,7 +456,7 @@ class IIRFilter(TemporalFilter):
     def _phase(self, increments, start, stop):
         import scipy.signal
 
-        from ._backend import to_numpy
+        from .backend import to_numpy
 
         xp = array_module(increments)
         # the forward filter's output at increment i is H of the phase at sample i + 1

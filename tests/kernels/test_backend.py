@@ -5,7 +5,7 @@ import pytest
 
 import threading
 
-from daskmag._backend import array_module, cupy_or_none, fft_module, release_scratch, scratch_arrays, to_numpy
+from daskmag.kernels.backend import array_module, cupy_or_none, fft_module, release_scratch, scratch_arrays, to_numpy
 
 
 def test_numpy_dispatch():

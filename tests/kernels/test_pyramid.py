@@ -5,15 +5,15 @@ import pytest
 
 from conftest import BAND, FPS, IN_BAND, OUT_OF_BAND
 from daskmag.measure import motion_gain
-from daskmag.phase import magnify_block
-from daskmag.pyramid import (
+from daskmag.kernels.phase import magnify_block
+from daskmag.kernels.pyramid import (
     PYRAMID_KINDS,
     PyramidSpec,
     collapse,
     decompose,
     pyramid_filters,
 )
-from daskmag.temporal import design_bandpass
+from daskmag.kernels.temporal import design_bandpass
 
 KINDS = list(PYRAMID_KINDS)
 DEFAULT_ORIENTATIONS = {"octave": 4, "half-octave": 8, "smooth-half-octave": 8, "quarter-octave": 8}

@@ -1,10 +1,9 @@
-"""Video input: probe, lazy parallel decode of files and Zarr stores.
+"""Video files through FFmpeg (PyAV): probe and lazy, parallel, frame-accurate decode.
 
-Decoding uses PyAV (FFmpeg).  :func:`open_video` turns a file into a lazy Dask
-array whose every time chunk is one task that seeks to the key frame before
-its first frame and decodes forward, keeping frames by their presentation
-timestamps, so chunks decode in parallel and frame-accurately (B-frames
-included).  Ingested Zarr stores open the same way.
+:class:`FFmpegReader` reads anything FFmpeg reads.  Each time chunk is one
+task that seeks to the key frame before its first frame and decodes forward,
+keeping frames by their presentation timestamps, so chunks decode in
+parallel and frame-accurately (B-frames included).
 
 Frames are placed on a constant-rate grid by timestamp (see
 :func:`read_frames`), so a variable-frame-rate file is resampled to its
@@ -15,86 +14,20 @@ grid, whether the file is decoded in one piece or by many seeking tasks.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import dask
-import dask.array as da
 import numpy as np
 
-from .errors import UserError, warn
-from .region import frame_range
+from ..errors import UserError, warn
+from ..settings import ON_CORRUPT
+from .base import Reader, VideoInfo, file_stamp, reason as _reason, register_reader
 
 #: Threads of each decoder, encoder and colour conversion.  Dask runs one
 #: task per core, so codec threads would only compete with the other tasks:
 #: one thread spends the least CPU per frame (guitar.mp4 decode: 0.43
 #: against 1.12 ms with FFmpeg's automatic threads; x264: 2.9 against 3.3).
 CODEC_THREADS = 1
-
-STORE_SUFFIX = ".zarr"
-#: Target size of one Zarr chunk (whole frames along time).
-CHUNK_BYTES = 64 * 2**20
-#: What :func:`read_frames` does with a frame that cannot be decoded.
-ON_CORRUPT = ("stop", "repeat")
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What :func:`probe` learns of a video file or store."""
-
-    path: str
-    n_frames: int
-    height: int
-    width: int
-    fps: Fraction
-    codec: str
-    kind: str = "file"  # "file" or "zarr"
-    variable_frame_rate: bool = False
-    #: Frames stored in the file (``n_frames`` counts the constant-rate grid).
-    stored_frames: int | None = None
-
-    @property
-    def duration(self) -> float:
-        """Length in seconds at the stored frame rate."""
-        return float(self.n_frames / self.fps) if self.fps else float("nan")
-
-    def describe(self) -> str:
-        """Human-readable summary (``daskmag info``)."""
-        lines = [
-            f"path:      {self.path}",
-            f"kind:      {self.kind}",
-            f"frames:    {self.n_frames}",
-            f"size:      {self.width}x{self.height}",
-            f"fps:       {float(self.fps):.6g} ({self.fps.numerator}/{self.fps.denominator})",
-            f"duration:  {self.duration:.3f} s",
-            f"codec:     {self.codec}",
-        ]
-        if self.variable_frame_rate:
-            lines.append(
-                f"timing:    variable frame rate ({self.stored_frames} frames stored); "
-                f"resampled by timestamp to a constant {float(self.fps):.6g} fps"
-            )
-        return "\n".join(lines)
-
-
-@dataclass
-class Video:
-    """A lazily decoded video: ``frames`` (T, H, W, 3) uint8 Dask array and its ``fps``.
-
-    Unpacks as ``frames, fps = open_video(path)``.
-    """
-
-    frames: da.Array
-    fps: Fraction
-    info: VideoInfo = field(repr=False)
-
-    def __iter__(self):
-        return iter((self.frames, self.fps))
-
-
-def _is_store(path: Path) -> bool:
-    return path.suffix == STORE_SUFFIX or (path.is_dir() and (path / "zarr.json").exists())
 
 
 def _open_container(path: Path):
@@ -116,11 +49,6 @@ def _open_container(path: Path):
     return container
 
 
-def _reason(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
-
-
 def _stream_rate(stream) -> Fraction:
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
         if rate:
@@ -139,8 +67,6 @@ def probe(path) -> VideoInfo:
     :func:`read_frames`), and ``stored_frames`` the frames in the file.
     """
     path = Path(path)
-    if _is_store(path):
-        return _probe_store(path)
     container = _open_container(path)
     try:
         stream = container.streams.video[0]
@@ -212,104 +138,10 @@ def _variable_rate(timestamps, time_base, fps) -> bool:
     return bool(np.any(np.abs(steps - 1.0) > 0.25))
 
 
-def _probe_store(path: Path) -> VideoInfo:
-    array = _open_store_array(path)
-    attrs = dict(array.attrs)
-    fps = Fraction(attrs.get("fps", "0"))
-    n_frames, height, width = array.shape[:3]
-    if n_frames == 0:
-        raise UserError(f"{path} has no frames")
-    return VideoInfo(
-        str(path), n_frames, height, width, fps, str(attrs.get("codec", "zarr")), "zarr"
-    )
-
-
-def _open_store_array(path: Path):
-    import zarr
-
-    if not path.exists():
-        raise UserError(f"input not found: {path}")
-    try:
-        node = zarr.open(str(path), mode="r")
-    except Exception as exc:
-        raise UserError(f"cannot open {path} as a Zarr store ({_reason(exc)})") from None
-    if isinstance(node, zarr.Group):
-        if "frames" not in node:
-            raise UserError(f"{path} is a Zarr group without a 'frames' array")
-        node = node["frames"]
-    if node.ndim != 4 or node.shape[-1] != 3 or node.dtype != np.uint8:
-        raise UserError(f"{path} does not hold (frames, height, width, 3) uint8 video")
-    return node
-
-
-def default_chunk_frames(height: int, width: int) -> int:
-    """Frames per chunk so that one chunk of RGB uint8 frames is ~64 MiB."""
-    return max(1, CHUNK_BYTES // (height * width * 3))
-
-
-def open_video(path, chunk_frames: int | None = None, max_frames: int | None = None,
-               on_corrupt: str = "stop", *, start=None, end=None) -> Video:
-    """Open a video file or an ingested ``.zarr`` store as a lazy Dask array.
-
-    Parameters
-    ----------
-    path : str or Path
-        A video file (anything FFmpeg reads) or a store made by :func:`ingest`.
-    chunk_frames : int, optional
-        Frames per chunk (default: ~64 MiB per chunk).  For a file, each chunk
-        is decoded by its own task.
-    max_frames : int, optional
-        Keep only the first ``max_frames`` frames (from ``start``).
-    start, end : int or str, optional
-        Keep frames ``[start, end)`` only: frame numbers, or seconds of the
-        stored time line as ``"2.5s"`` (:func:`daskmag.region.frame_range`).
-        Only those frames are decoded.
-    on_corrupt : {"stop", "repeat"}
-        What to do with a frame that cannot be decoded: raise a
-        :class:`~daskmag.errors.UserError` naming it, or show the previous
-        frame in its place (see :func:`read_frames`).
-
-    Returns
-    -------
-    Video
-        ``frames``, a (T, H, W, 3) uint8 Dask array, and ``fps``.  A
-        variable-frame-rate file is resampled onto a constant grid at its
-        average rate (``info.variable_frame_rate`` is set).
-    """
-    check_on_corrupt(on_corrupt)
-    path = Path(path).absolute()  # workers may run in another folder, or on another machine
-    info = probe(path)
-    first, stop = frame_range(info.n_frames, info.fps, start, end, max_frames)
-    if _is_store(path):
-        frames = da.from_zarr(_open_store_array(path))[first:stop]
-        if chunk_frames:
-            frames = frames.rechunk({0: chunk_frames})
-        return Video(frames, info.fps, info)
-    chunk_frames = chunk_frames or default_chunk_frames(info.height, info.width)
-    # the file's size and time stamp enter the graph's keys: a changed input
-    # is never mistaken for the one an interrupted run was working on
-    stamp = file_stamp(path)
-    blocks = []
-    for begin in range(first, stop, chunk_frames):
-        end_of_block = min(begin + chunk_frames, stop)
-        block = dask.delayed(read_frames, pure=True)(str(path), begin, end_of_block, stamp, on_corrupt)
-        blocks.append(
-            da.from_delayed(block, (end_of_block - begin, info.height, info.width, 3), dtype=np.uint8)
-        )
-    frames = da.concatenate(blocks, axis=0)
-    return Video(frames, info.fps, info)
-
-
 def check_on_corrupt(on_corrupt: str):
     """Validate an ``on_corrupt`` choice (:data:`ON_CORRUPT`) before any work."""
     if on_corrupt not in ON_CORRUPT:
         raise UserError(f"on_corrupt must be one of {', '.join(ON_CORRUPT)}, got {on_corrupt!r}")
-
-
-def file_stamp(path) -> tuple[int, int]:
-    """(size, modification time in ns) of a file."""
-    stat = Path(path).stat()
-    return stat.st_size, stat.st_mtime_ns
 
 
 def read_frames(path, start: int, stop: int, stamp: tuple[int, int] | None = None,
@@ -508,3 +340,30 @@ class _Segment:
         if self.after is not None:
             return self.rgb(self.after)
         raise UserError(f"{self.path}: no frame could be decoded")
+
+
+class FFmpegReader(Reader):
+    """Any file FFmpeg reads (through PyAV): the fallback reader.
+
+    Frames come out as (n, H, W, 3) uint8 RGB (:func:`read_frames`).
+    """
+
+    kind = "file"
+
+    def __init__(self, path: Path, on_corrupt: str = "stop"):
+        super().__init__(path, on_corrupt)
+        # a file changed after it was opened is an error, not other frames
+        self.stamp = file_stamp(self.path) if self.path.exists() else None
+
+    @classmethod
+    def accepts(cls, path: Path) -> bool:
+        return not path.is_dir()
+
+    def probe(self) -> VideoInfo:
+        return probe(self.path)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return read_frames(self.path, start, stop, self.stamp, self.on_corrupt)
+
+
+register_reader(FFmpegReader, first=False)

@@ -8,9 +8,16 @@ import pytest
 from conftest import BAND, FPS
 from daskmag.errors import UserError
 from daskmag.io import open_video
-from daskmag.magnify import check_band, magnify_motion, plan_time_chunks, pyramid_bands
-from daskmag.color import luma
-from daskmag.temporal import design_bandpass
+from daskmag.graph.motion import magnify_motion, pyramid_bands
+from daskmag.plan import plan_time_chunks
+from daskmag.settings import Band, MotionSettings
+
+
+def check_band(alpha, low, high, fps, taps=None):
+    MotionSettings(alpha=alpha, taps=taps)
+    Band(low, high, fps).at_rate(fps)
+from daskmag.kernels.colourspace import luma
+from daskmag.kernels.temporal import design_bandpass
 
 
 def test_result_is_lazy_and_one_task_per_block(clip_file):
@@ -154,7 +161,7 @@ def test_tiled_and_whole_frame_outputs_agree():
 
 
 def test_tiles_bound_the_block_size():
-    from daskmag.magnify import auto_tile
+    from daskmag.plan import auto_tile
 
     assert auto_tile(1080, 1920) == 512 and auto_tile(192, 432) is None and auto_tile(1080, 1920, 0) is None
     frames = da.zeros((600, 1080, 1920, 3), dtype=np.uint8, chunks=(10, -1, -1, -1))

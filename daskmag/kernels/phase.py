@@ -8,21 +8,21 @@ motion then becomes ``1 + alpha`` times as large (MIT's convention).
 Phase is tracked by its frame-to-frame increments
 ``angle(c[t + 1] * conj(c[t]))``, each well inside (-pi, pi] for the small
 motions this method is for, and the band-pass is applied to the increments
-directly (:func:`daskmag.temporal.filter_increments`).  That is the filter of
+directly (:func:`daskmag.kernels.temporal.filter_increments`).  That is the filter of
 the unwrapped phase, so a slow drift of many radians over minutes of footage
 never wraps into a spike, and no reference frame is needed: the taps have
 exactly zero DC gain, so every time block gives the same filtered phase
 whatever the chunking.  Other temporal filters (ideal, Butterworth, MIT's
 difference of IIRs, a sliding window) sit behind the same interface,
-:class:`daskmag.temporal.TemporalFilter`, which also says how many frames
+:class:`daskmag.kernels.temporal.TemporalFilter`, which also says how many frames
 of halo a block needs.  Pass 3 may smooth each band's phase shift spatially
 (MIT's ``sigma``) before it is applied.
 """
 
 from __future__ import annotations
 
-from ._backend import array_module, ndimage_module, scratch_arrays
-from .color import add_luma, luma
+from .backend import array_module, ndimage_module, scratch_arrays
+from .colourspace import add_luma, luma
 from .pyramid import PyramidSpec, analyse, centred_spectrum, pyramid_filters, real_image, synthesise_into
 from .temporal import FIRFilter, TemporalFilter
 
@@ -129,11 +129,11 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
     increments : float array (T - 1, h, w)
         One band's phase increments (:func:`band_increments`).
     temporal : TemporalFilter
-        The band-pass (:func:`daskmag.temporal.make_filter`).
+        The band-pass (:func:`daskmag.kernels.temporal.make_filter`).
     start, stop, pad_before, pad_after
-        As :meth:`daskmag.temporal.TemporalFilter.phase`.
+        As :meth:`daskmag.kernels.temporal.TemporalFilter.phase`.
     reference : TemporalFilter, optional
-        The high-pass ``phase - reference`` (:func:`daskmag.temporal.reference_highpass`).
+        The high-pass ``phase - reference`` (:func:`daskmag.kernels.temporal.reference_highpass`).
     out : array (stop - start, h, w), optional
         Where to write the result.  It may share memory with ``increments``
         as ``increments_buffer[:stop - start]`` does: each strip of rows is
@@ -248,7 +248,7 @@ def magnify_block(rgb, temporal, alpha: float, spec: PyramidSpec = PyramidSpec()
     rgb : uint8 array (T, H, W, 3)
         The block's frames, temporal halo included (NumPy or CuPy).
     temporal : TemporalFilter or ndarray
-        The temporal band-pass (:func:`daskmag.temporal.make_filter`), or
+        The temporal band-pass (:func:`daskmag.kernels.temporal.make_filter`), or
         symmetric FIR taps (odd length, zero DC gain).
     alpha : float
         Magnification: in-band motion becomes ``1 + alpha`` times as large

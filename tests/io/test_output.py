@@ -11,7 +11,7 @@ from conftest import psnr
 from daskmag.errors import UserError
 from daskmag.io import open_video, probe
 from daskmag.synthetic import translating_clip
-from daskmag.write import ingest, partial_path, parts_folder, write_array, write_video
+from daskmag.io import ingest, partial_path, parts_folder, write_array, write_video
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".avi"])

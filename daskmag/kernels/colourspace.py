@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._backend import array_module
+from .backend import array_module
 
 #: RGB -> YIQ.  The I and Q rows sum to zero, so a change ``dY`` of luminance
 #: alone maps back to RGB as ``(dY, dY, dY)``: see :func:`add_luma`.

@@ -5,10 +5,10 @@ import pytest
 
 from conftest import BAND, FPS, IN_BAND, OUT_OF_BAND, psnr
 from daskmag.measure import global_shifts, pairwise_shifts, sinusoid_amplitudes
-from daskmag.phase import magnify_block, phase_increments
-from daskmag.pyramid import PyramidSpec
+from daskmag.kernels.phase import magnify_block, phase_increments
+from daskmag.kernels.pyramid import PyramidSpec
 from daskmag.synthetic import motion, translating_clip
-from daskmag.temporal import design_bandpass
+from daskmag.kernels.temporal import design_bandpass
 
 ALPHA = 10.0
 
@@ -110,9 +110,9 @@ def test_reused_working_memory_changes_no_result(texture_clip, grating_clip):
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_phase_shift_in_place_over_its_increments_equals_a_separate_output(dtype, monkeypatch):
-    from daskmag import phase
-    from daskmag.phase import phase_shift
-    from daskmag.temporal import FIRFilter
+    from daskmag.kernels import phase
+    from daskmag.kernels.phase import phase_shift
+    from daskmag.kernels.temporal import FIRFilter
 
     rng = np.random.default_rng(1)
     temporal = FIRFilter(design_bandpass(*BAND, FPS))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from daskmag.temporal import (
+from daskmag.kernels.temporal import (
     default_taps,
     extend_by_prediction,
     design_bandpass,

@@ -13,22 +13,31 @@ import numpy as np
 import pytest
 
 from conftest import psnr
-from daskmag.color import RGB_TO_YIQ
-from daskmag.colour import (
+from daskmag.kernels.colourspace import RGB_TO_YIQ
+from daskmag.graph.colour import magnify_colour
+from daskmag.kernels.linear import (
     add_expanded,
     bandpass_change,
     channel_gains,
-    check_colour,
     expand_matrix,
     level_sizes,
-    magnify_colour,
     reduce_matrix,
     reduce_to_yiq,
 )
+from daskmag.kernels.temporal import make_filter
+from daskmag.plan import plan_colour
+
+
+def check_colour(level, chroma_attenuation, height, width):
+    """The colour checks that need only the frame size, as ``magnify`` runs them before work."""
+    from daskmag.settings import ColourSettings
+
+    settings = ColourSettings(level=level, chroma_attenuation=chroma_attenuation)
+    plan_colour(100, height, width, make_filter("fir", 3, 7, 60), settings.level)
 from daskmag.errors import UserError
 from daskmag.measure import colour_gains, global_shifts, mean_colour
 from daskmag.synthetic import PULSE_DIRECTION, motion, pulsing_clip
-from daskmag.temporal import design_bandpass, frequency_response
+from daskmag.kernels.temporal import design_bandpass, frequency_response
 
 FPS = 30.0
 BAND = (0.8, 2.0)

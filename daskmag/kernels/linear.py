@@ -1,4 +1,4 @@
-"""Linear (Eulerian) colour magnification: array kernels and the lazy Dask graph.
+"""Linear (Eulerian) colour magnification: pure array kernels (NumPy or CuPy).
 
 Wu, Rubinstein, Shih, Guttag, Durand & Freeman, "Eulerian Video Magnification
 for Revealing Subtle Changes in the World", SIGGRAPH 2012, as MIT's
@@ -10,7 +10,7 @@ small colour change in the band (the pulse in a face) becomes ``1 + alpha``
 times as large; no motion is added.
 
 Two departures from MIT's code: the ideal band-pass (an FFT of the whole
-clip) is the zero-phase FIR of :func:`daskmag.temporal.design_bandpass`, so
+clip) is the zero-phase FIR of :func:`daskmag.kernels.temporal.design_bandpass`, so
 the clip can be cut into time blocks, and the way back to full size is the
 pyramid's own expand (zero insertion and the same binomial blur) instead of
 ``imresize``.
@@ -27,14 +27,11 @@ from __future__ import annotations
 import functools
 import math
 
-import dask.array as da
 import numpy as np
 
-from ._backend import array_module, fft_module
-from .color import RGB_TO_YIQ, YIQ_TO_RGB, to_uint8
-from .errors import UserError
-from .magnify import BLOCK_BYTES, _as_frames, check_band, plan_time_chunks
-from .temporal import design_bandpass, extend_by_prediction
+from .backend import array_module
+from .colourspace import RGB_TO_YIQ, YIQ_TO_RGB, to_uint8
+from .temporal import FIRFilter, TemporalFilter, extend_by_prediction
 
 #: 5-tap binomial blur of the Gaussian pyramid (MIT's and pyrTools' ``binom5``).
 BINOMIAL5 = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
@@ -165,46 +162,52 @@ def channel_gains(alpha: float, chroma_attenuation: float = 1.0) -> np.ndarray:
     return YIQ_TO_RGB * scale[None, :]
 
 
-def bandpass_change(yiq, taps, gains, start: int, stop: int, pad_before: int = 0, pad_after: int = 0):
+def bandpass_change(yiq, temporal, gains, start: int, stop: int, pad_before: int = 0, pad_after: int = 0):
     """Amplified, band-passed colour change of frames ``[start, stop)``, in RGB.
+
+    The band-pass is the same temporal filter as motion magnification's
+    (:class:`daskmag.kernels.temporal.FIRFilter`), applied to the frame to
+    frame changes of the small YIQ stack: with taps that sum to zero that is
+    exactly the FIR of the stack itself.  At the clip's ends the stack is
+    continued by the same linear prediction
+    (:func:`daskmag.kernels.temporal.extend_by_prediction`), fitted on the
+    filter's own prediction window.
 
     Parameters
     ----------
     yiq : float array (T, h, w, 3)
         Reduced frames (:func:`reduce_to_yiq`) of a block, temporal halo included.
-    taps : ndarray
-        Symmetric FIR band-pass taps (odd length ``2 H + 1``, zero DC gain).
+    temporal : TemporalFilter or ndarray
+        The band-pass, or symmetric FIR taps (odd length ``2 H + 1``, zero DC gain).
     gains : ndarray (3, 3)
         From :func:`channel_gains`.
     start, stop : int
-        Frames to produce; ``H`` frames on each side must be in ``yiq`` or be
-        supplied by ``pad_before`` / ``pad_after`` frames of linear prediction
-        (:func:`daskmag.temporal.extend_by_prediction`) at the clip's ends.
+        Frames to produce; ``halo_before`` frames before and ``halo_after``
+        after must be in ``yiq`` or be supplied by ``pad_before`` /
+        ``pad_after`` frames of linear prediction at the clip's ends
+        (:meth:`daskmag.kernels.temporal.TemporalFilter.phase`).
 
     Returns
     -------
     float32 array (stop - start, h, w, 3)
         RGB change in grey levels, at the reduced size.
+
+    Raises
+    ------
+    ValueError
+        Too few frames around ``[start, stop)``.
     """
-    xp, fft = array_module(yiq), fft_module(yiq)
-    half = len(taps) // 2
+    xp = array_module(yiq)
+    if not isinstance(temporal, TemporalFilter):
+        temporal = FIRFilter(temporal, prediction_cap=None)
     series = yiq.astype(xp.float64)
     if pad_before or pad_after:
-        # Fitted on the 2 H frames at the clip's end: every block that ends
-        # the clip holds at least those (plan_time_chunks), so the prediction
-        # does not depend on the chunking.
-        series = extend_by_prediction(series, pad_before, pad_after, window=2 * half)
-    segment = series[start + pad_before - half : stop + pad_before + half]
-    if segment.shape[0] != stop - start + 2 * half:
-        raise ValueError("bandpass_change needs len(taps)//2 frames around [start, stop)")
-    # circular convolution (the taps are symmetric, so this is the FIR) over
-    # at least the segment's length: its last stop - start samples are the
-    # linear ('valid') ones
-    nfft = fft.next_fast_len(segment.shape[0], real=True)
-    response = xp.asarray(np.fft.rfft(np.asarray(taps, dtype=np.float64), nfft))
-    spectrum = fft.rfft(segment, n=nfft, axis=0)
-    spectrum *= response.reshape((-1,) + (1,) * (segment.ndim - 1))
-    filtered = fft.irfft(spectrum, n=nfft, axis=0)[2 * half : segment.shape[0]]
+        # The colour itself is continued (not its changes, as the phase is):
+        # it has a level to return to, which its changes lack.  Fitted on one
+        # filter length at the clip's end, the window the filter itself reports.
+        series = extend_by_prediction(series, pad_before, pad_after, window=temporal.prediction_window)
+        start, stop = start + pad_before, stop + pad_before
+    filtered = temporal.phase(series[1:] - series[:-1], start, stop)
     return (filtered @ xp.asarray(gains.T)).astype(xp.float32)
 
 
@@ -236,113 +239,3 @@ def add_expanded(rgb, change, level: int):
         frames += part
         out[i : i + step] = to_uint8(frames)
     return out
-
-
-def magnify_colour(video, alpha: float, low: float, high: float, fps=None, *, level: int = 4,
-                   chroma_attenuation: float = 1.0, taps: int | None = None,
-                   time_chunk: int | None = None, min_blocks: int = 1,
-                   block_bytes: int = BLOCK_BYTES) -> da.Array:
-    """Linear colour magnification (Eulerian video magnification), lazily.
-
-    Parameters
-    ----------
-    video : Video or array-like (T, H, W, 3) uint8
-        From :func:`daskmag.open_video`, or any NumPy/Dask array of RGB frames.
-    alpha : float
-        Magnification: a colour change in the band becomes ``1 + alpha``
-        times as large (``alpha < 0`` attenuates it).
-    low, high : float
-        Temporal pass band in Hz (e.g. 0.8-2 Hz for a pulse of 48-120 bpm).
-    fps : float, optional
-        The rate the frames were *filmed* at (default: the video's own).
-    level : int
-        Gaussian-pyramid level the colour is averaged to before filtering
-        (each level halves the size; MIT use 4 to 6).  Higher levels average
-        more pixels (less noise amplified) but localise the change less.
-    chroma_attenuation : float
-        Extra factor, in [0, 1] usually, on the amplification of I and Q
-        (the chrominance); 0 amplifies luminance only.
-    taps : int, optional
-        Length of the zero-phase FIR band-pass (default from the band, see
-        :func:`daskmag.temporal.default_taps`); the temporal halo is ``taps // 2``.
-    time_chunk : int, optional
-        Frames per block (default: from ``block_bytes``; at least the halo).
-    min_blocks : int
-        Split short videos into at least this many blocks (for parallelism).
-    block_bytes : int
-        Working-memory budget of one block, as :func:`daskmag.magnify_motion`.
-
-    Returns
-    -------
-    dask.array.Array
-        (T, H, W, 3) uint8, same frames as the input; nothing is computed yet.
-
-    Notes
-    -----
-    Three tasks per time block: reduce the frames (``colour-reduce``),
-    band-pass the small YIQ stack with a halo of ``taps // 2`` small frames
-    from each neighbour (``colour-bandpass``), expand and add
-    (``colour-magnify``).  At the clip's ends the small stack is continued by
-    linear prediction, so the first and last frames are magnified like the
-    others.  Borders are reflected: a colour change at the frame's edge is
-    not carried over to the opposite edge.  The amplified change is smooth,
-    so its rounding to uint8 is the same over whole regions: a region's mean
-    colour can be off by a few hundredths of a grey level at any frequency.
-    """
-    frames, fps = _as_frames(video, fps)
-    fps = float(fps)
-    check_band(alpha, low, high, fps, taps)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise UserError(f"expected (frames, height, width, 3) RGB video, got shape {frames.shape}")
-    if frames.dtype != np.uint8:
-        raise UserError(f"expected uint8 frames, got {frames.dtype}")
-    n_frames, height, width, _ = frames.shape
-    check_colour(level, chroma_attenuation, height, width)
-    band_taps = design_bandpass(low, high, fps, taps)
-    halo = len(band_taps) // 2
-    chunks = plan_time_chunks(n_frames, height * width, halo, time_chunk=time_chunk,
-                              min_blocks=min_blocks, block_bytes=block_bytes)
-    frames = frames.rechunk((chunks, height, width, 3))
-    small = (level_sizes(height, level)[-1], level_sizes(width, level)[-1], 3)
-    float_meta = np.empty((0, 0, 0, 0), dtype=np.float32)
-    yiq = frames.map_blocks(reduce_to_yiq, level=level, chunks=(chunks,) + tuple((s,) for s in small),
-                            dtype=np.float32, meta=float_meta, token="colour-reduce")
-    depth = {0: halo if len(chunks) > 1 else 0, 1: 0, 2: 0, 3: 0}
-    change = da.overlap.overlap(yiq, depth=depth, boundary="none").map_blocks(
-        _bandpass_chunk,
-        taps=band_taps,
-        gains=channel_gains(float(alpha), float(chroma_attenuation)),
-        halo=halo,
-        chunks=yiq.chunks,
-        dtype=np.float32,
-        meta=float_meta,
-        token="colour-bandpass",
-    )
-    return da.map_blocks(add_expanded, frames, change, level=level, chunks=frames.chunks,
-                         dtype=np.uint8, meta=np.empty((0, 0, 0, 0), dtype=np.uint8),
-                         token="colour-magnify")
-
-
-def check_colour(level: int, chroma_attenuation: float, height: int, width: int):
-    """Raise :class:`UserError` with a one-line reason if the colour settings
-    are unusable for frames of ``width`` x ``height`` (callable before any
-    frame is read, e.g. with :func:`daskmag.probe`'s size)."""
-    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 0:
-        raise UserError(f"the pyramid level must be a whole number from 0, got {level!r}")
-    if min(height, width) <= 2**level:
-        raise UserError(
-            f"frames of {width}x{height} are too small for pyramid level {level} "
-            f"(need more than {2**level} pixels each way)"
-        )
-    if chroma_attenuation is None or not math.isfinite(chroma_attenuation) or chroma_attenuation < 0:
-        raise UserError(f"chroma attenuation must be a number from 0 (usually up to 1), got {chroma_attenuation}")
-
-
-def _bandpass_chunk(block, taps, gains, halo, block_info=None):
-    index = block_info[None]["chunk-location"][0]
-    count = block_info[None]["num-chunks"][0]
-    first, last = index == 0, index == count - 1
-    start = 0 if first else halo
-    stop = block.shape[0] - (0 if last else halo)
-    return bandpass_change(block, taps, gains, start, stop,
-                           pad_before=halo if first else 0, pad_after=halo if last else 0)

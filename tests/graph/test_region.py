@@ -10,8 +10,9 @@ from conftest import BAND, FPS, IN_BAND, OUT_OF_BAND
 from daskmag import magnify_motion
 from daskmag.errors import UserError
 from daskmag.measure import motion_gain
-from daskmag.region import (check_roi, frame_index, frame_range, in_region, region_weights, resize_frames,
-                            resize_matrix, scale_roi, scale_video)
+from daskmag.graph.region import in_region, scale_video
+from daskmag.kernels.spatial import region_weights, resize_frames, resize_matrix
+from daskmag.settings import check_roi, frame_index, frame_range, scale_roi
 from daskmag.synthetic import translating_clip
 
 

@@ -6,10 +6,10 @@ import scipy.signal
 
 from conftest import BAND, FPS, IN_BAND, OUT_OF_BAND
 from daskmag.errors import UserError
-from daskmag.magnify import magnify_motion
+from daskmag.graph.motion import magnify_motion
 from daskmag.measure import motion_gain
 from daskmag.synthetic import translating_clip
-from daskmag.temporal import make_filter
+from daskmag.kernels.temporal import make_filter
 
 FREQUENCIES = [1.0, 3.0, 4.0, 5.0, 6.0, 7.0, 10.0, 15.0]
 FILTERS = [("fir", {}), ("ideal", {}), ("butter", {}), ("butter", {"order": 4}),

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from ._backend import array_module, fft_module
+from .backend import array_module, fft_module
 
 
 @dataclass(frozen=True)

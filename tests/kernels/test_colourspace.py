@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from daskmag.color import add_luma, luma, rgb_to_yiq, yiq_to_rgb
+from daskmag.kernels.colourspace import add_luma, luma, rgb_to_yiq, yiq_to_rgb
 
 
 def test_yiq_round_trip_is_exact_after_rounding():

@@ -7,7 +7,7 @@ import pytest
 
 from daskmag.errors import UserError
 from daskmag.io import open_video, probe, read_frames
-from daskmag.write import ingest
+from daskmag.io import ingest
 
 
 def _sequential_decode(path):

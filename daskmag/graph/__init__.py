@@ -1,0 +1,55 @@
+"""Thin graph builders: validate, plan the blocks (:mod:`daskmag.plan`), and
+map the pure kernels of :mod:`daskmag.kernels` over Dask arrays with
+``map_blocks``/overlap and ``meta``, as dask-image does.  Nothing here
+computes; every function returns a lazy Dask array."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+
+from ..errors import UserError
+
+
+def as_frames(video, fps=None, *, name: str = "video"):
+    """``(frames, fps)`` from a :class:`daskmag.io.Video` or an array of RGB frames.
+
+    Parameters
+    ----------
+    video : Video or array-like (T, H, W, 3) uint8
+    fps : float, optional
+        Overrides the video's own rate; required for a bare array.
+
+    Raises
+    ------
+    UserError
+        A bare array without ``fps``, or frames that are not (T, H, W, 3) uint8.
+    """
+    from ..io import Video
+
+    if isinstance(video, Video):
+        frames, rate = video.frames, (fps if fps is not None else video.fps)
+    else:
+        frames = video if isinstance(video, da.Array) else da.from_array(np.asarray(video))
+        if fps is None:
+            raise UserError("give fps for a bare array")
+        rate = fps
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise UserError(f"expected (frames, height, width, 3) RGB {name}, got shape {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise UserError(f"expected uint8 frames, got {frames.dtype}")
+    return frames, rate
+
+
+def block_position(block_info, halo_before: int, halo_after: int, length: int):
+    """``(start, stop, pad_before, pad_after)`` of a time block inside its overlapped array.
+
+    Inner blocks carry their neighbours' halos; the clip's first and last
+    block have none on the outside, and the kernel predicts it instead.
+    """
+    index = block_info[None]["chunk-location"][0]
+    count = block_info[None]["num-chunks"][0]
+    first, last = index == 0, index == count - 1
+    start = 0 if first else halo_before
+    stop = length - (0 if last else halo_after)
+    return start, stop, halo_before if first else 0, halo_after if last else 0

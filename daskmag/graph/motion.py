@@ -1,0 +1,198 @@
+"""Lazy, Dask-parallel motion magnification: argument checks, overlap depth, graph.
+
+The graph is one task per time block: the block's frames plus the temporal
+filter's halo (``taps // 2`` frames on each side for the default FIR; see
+:class:`daskmag.kernels.temporal.TemporalFilter`) (``dask.array.overlap``) go through the
+fused kernel :func:`daskmag.kernels.phase.magnify_block` (frames -> bands -> phase ->
+filter -> collapse -> frames), which returns only the block's own frames.
+No band is ever held whole and nothing is rechunked into whole-length time
+columns, so memory depends on the block size, never on the video's length.
+"""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+
+from ..errors import UserError
+from ..kernels.colourspace import luma
+from ..kernels.phase import magnify_block
+from ..kernels.pyramid import PyramidSpec, centred_spectrum, pyramid_filters, sampled_band, sampling_step
+from ..plan import BLOCK_BYTES, TILE_MARGIN, plan_motion, tiling
+from ..settings import Band, MotionSettings
+from . import as_frames, block_position
+
+
+def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: float | None = None, fps=None, *,
+                   taps: int | None = None, pyramid: PyramidSpec | None = None, time_chunk: int | None = None,
+                   min_blocks: int = 1, block_bytes: int = BLOCK_BYTES, tile: int | None = None,
+                   tile_margin: int = TILE_MARGIN, filter: str = "fir", order: int = 2,
+                   causal: bool = False, sigma: float = 0.0, attenuate_other: bool = False,
+                   settings: MotionSettings | None = None) -> da.Array:
+    """Phase-based motion magnification, lazily.
+
+    Parameters
+    ----------
+    video : Video or array-like (T, H, W, 3) uint8
+        From :func:`daskmag.open_video`, or any NumPy/Dask array of RGB frames.
+    alpha : float
+        Magnification: motion in the band becomes ``1 + alpha`` times as large
+        (``alpha < 0`` attenuates it).
+    low, high : float
+        Temporal pass band in Hz.
+    fps : float, optional
+        The rate the frames were *filmed* at (default: the video's own).
+    taps : int, optional
+        Length of the zero-phase FIR band-pass (default from the band, see
+        :func:`daskmag.kernels.temporal.default_taps`); the temporal halo is ``taps // 2``.
+        With ``filter="window"``: the window, in frames (default 30).
+    pyramid : PyramidSpec, optional
+        Default: octave bandwidth, 4 orientations, as many levels as fit.
+    time_chunk : int, optional
+        Frames per block (default: from ``block_bytes``).
+    min_blocks : int
+        Split short videos into at least this many blocks (for parallelism).
+    tile : int, optional
+        Process frames larger than ``tile`` pixels (either side) in square
+        spatial tiles of this size, each with a ``tile_margin`` pixel halo
+        taken periodically across the frame's edges as the whole-frame FFT
+        does, so 4K and 8K footage runs in bounded worker memory.  The
+        pyramid has as many levels as a tile with its margins allows (at most
+        the whole frame's).  Tiled and whole-frame results agree to one grey
+        level (tested).
+    tile_margin : int
+        Spatial halo of each tile, in pixels.
+    filter : {"fir", "ideal", "butter", "diff-iir", "window"}
+        Temporal filter (:func:`daskmag.kernels.temporal.make_filter`).  The time
+        blocks' halos come from it; ``ideal`` puts the whole clip in one
+        block (at most :data:`daskmag.plan.IDEAL_MAX_FRAME_PIXELS` frames x pixels).
+    order : int
+        Order of ``filter="butter"``.
+    causal : bool
+        ``filter="butter"`` forwards only (streams over any length), else
+        forward-backward (zero-phase).
+    sigma : float
+        Amplitude-weighted Gaussian smoothing of every band's phase shift,
+        in pixels of the frame (MIT's sigma); reduces magnified noise.
+    attenuate_other : bool
+        Remove motion outside the band (MIT's attenuateOtherFreq) above half
+        the band's low edge (:func:`daskmag.kernels.temporal.reference_highpass`).
+    settings : MotionSettings, optional
+        All of ``alpha``, ``filter``, ``taps``, ``order``, ``causal``,
+        ``pyramid``, ``sigma`` and ``attenuate_other`` at once (then those
+        keywords are ignored).
+
+    Returns
+    -------
+    dask.array.Array
+        (T, H, W, 3) uint8, same frames as the input; nothing is computed yet.
+
+    Raises
+    ------
+    UserError
+        Unusable settings, a band above Nyquist, frames smaller than 16x16,
+        or ``filter="ideal"`` on a clip too long for memory.
+
+    Notes
+    -----
+    At the clip's ends the phase is continued by linear prediction
+    (:func:`daskmag.kernels.temporal.extend_by_prediction`), so the first and last
+    frames are magnified like the others and every input frame is output.
+    """
+    frames, fps = as_frames(video, fps)
+    if settings is None:
+        settings = MotionSettings(alpha=alpha, filter=filter, taps=taps, order=order, causal=causal,
+                                  pyramid=pyramid or PyramidSpec(), sigma=sigma, attenuate_other=attenuate_other)
+    band = Band(low, high, fps).at_rate(fps)
+    temporal, reference = settings.temporal_filters(band)
+    n_frames, height, width, _ = frames.shape
+    plan = plan_motion(n_frames, height, width, temporal, reference, settings.pyramid, time_chunk=time_chunk,
+                       tile=tile, tile_margin=tile_margin, min_blocks=min_blocks, block_bytes=block_bytes)
+    before, after, rows, cols, margin = plan.halo_before, plan.halo_after, plan.rows, plan.cols, plan.margin
+    frames = frames.rechunk((plan.time_chunks, rows, cols, 3))
+    single = plan.n_blocks == 1
+    depth = {0: (0, 0) if single else (before, after), 1: margin if len(rows) > 1 else 0,
+             2: margin if len(cols) > 1 else 0, 3: 0}
+    boundary = {0: "none", 1: "periodic", 2: "periodic", 3: "none"}
+    if before != after and not single:
+        # dask's asymmetric overlap needs boundary "none" on every axis: add the spatial margins apart
+        extended = da.overlap.overlap(frames, depth={0: depth[0], 1: 0, 2: 0, 3: 0}, boundary="none")
+        extended = da.overlap.overlap(extended, depth={0: 0, 1: depth[1], 2: depth[2], 3: 0},
+                                      boundary=boundary)
+    else:
+        depth[0] = depth[0][0]
+        extended = da.overlap.overlap(frames, depth=depth, boundary=boundary)
+    return extended.map_blocks(
+        _magnify_chunk,
+        temporal=temporal,
+        alpha=settings.alpha,
+        spec=plan.pyramid,
+        halos=(before, after),
+        margins=(depth[1], depth[2]),
+        sigma=settings.sigma,
+        reference=reference,
+        chunks=frames.chunks,
+        dtype=np.uint8,
+        meta=np.empty((0, 0, 0, 0), dtype=np.uint8),
+        token="magnify-motion",
+    )
+
+
+def _magnify_chunk(block, temporal, alpha, spec, halos, margins=(0, 0), sigma=0.0, reference=None,
+                   block_info=None):
+    start, stop, pad_before, pad_after = block_position(block_info, *halos, block.shape[0])
+    out = magnify_block(block, temporal, alpha, spec, start, stop, pad_before=pad_before, pad_after=pad_after,
+                        sigma=sigma, reference=reference)
+    dy, dx = margins
+    return out[:, dy : out.shape[1] - dy, dx : out.shape[2] - dx]
+
+
+def pyramid_bands(video, pyramid: PyramidSpec | None = None, *, tile: int | None = None,
+                  tile_margin: int = TILE_MARGIN):
+    """The complex steerable pyramid of every frame's luminance, as lazy Dask arrays.
+
+    Parameters
+    ----------
+    video : Video or array-like (T, H, W, 3) uint8
+    pyramid : PyramidSpec, optional
+    tile, tile_margin : int, optional
+        Compute the bands tile by tile, as :func:`magnify_motion` does; the
+        arrays are then chunked by these tiles (each tile's margin must be a
+        multiple of the coarsest band's sampling step).
+
+    Returns
+    -------
+    list of (BandFilter, dask.array.Array)
+        One entry per oriented band, fine to coarse.  Each array is complex64
+        (T, ceil(H / s), ceil(W / s)): the band sampled every ``s`` pixels
+        (:func:`daskmag.kernels.pyramid.sampling_step`; ``2**level`` in the octave
+        pyramid, as pyrtools), chunked like the video along time and by tiles
+        in space.  Nothing is computed until asked.
+    """
+    frames, _ = as_frames(video, 1)
+    height, width = frames.shape[1:3]
+    rows, cols, margin, spec = tiling(pyramid or PyramidSpec(), height, width, tile, tile_margin)
+    filters = pyramid_filters((height, width), spec)
+    frames = frames.rechunk({1: rows, 2: cols, 3: -1})
+    depth = {0: 0, 1: margin if len(rows) > 1 else 0, 2: margin if len(cols) > 1 else 0, 3: 0}
+    extended = da.overlap.overlap(frames, depth=depth, boundary={1: "periodic", 2: "periodic"})
+    out = []
+    for index, band in enumerate(filters.bands):
+        step = sampling_step(band, (height, width))
+        if margin and any(size % step for size in rows[:-1] + cols[:-1] + (margin,)):
+            raise UserError(f"tiles and margin must be multiples of {step} pixels for level {band.level}")
+        chunks = (frames.chunks[0], tuple(-(-r // step) for r in rows), tuple(-(-c // step) for c in cols))
+        out.append((band, extended.map_blocks(
+            _tile_band, spec=spec, index=index, step=step, margins=(depth[1], depth[2]),
+            chunks=chunks, drop_axis=3, dtype=np.complex64,
+            meta=np.empty((0, 0, 0), dtype=np.complex64), token="pyramid-band",
+        )))
+    return out
+
+
+def _tile_band(block, spec, index, step, margins):
+    height, width = block.shape[1:3]
+    band = pyramid_filters((height, width), spec).bands[index]
+    coefficients = sampled_band(centred_spectrum(luma(block)), band, step)
+    dy, dx = margins[0] // step, margins[1] // step
+    return coefficients[:, dy : coefficients.shape[1] - dy, dx : coefficients.shape[2] - dx]

@@ -1,0 +1,232 @@
+"""The reader interface: what every kind of source provides, and how one is chosen.
+
+A :class:`Reader` describes its source (:meth:`Reader.probe` ->
+:class:`VideoInfo`) and reads any range of frames (:meth:`Reader.read`) on a
+worker; :meth:`Reader.frames` turns that into a lazy Dask array, one task per
+time chunk.  Readers hold only what pickles (a path and options, never an
+open file), because they travel to the workers inside the graph.
+
+A new kind of source subclasses :class:`Reader`, implements
+:meth:`~Reader.accepts`, :meth:`~Reader.probe` and :meth:`~Reader.read`
+(and :meth:`~Reader.frames` if the source is already chunked, like Zarr), and
+is registered with :func:`register_reader`; :func:`daskmag.open_video`,
+``daskmag info``, ``ingest`` and ``magnify`` then read it without any other
+change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+
+from ..errors import UserError
+from ..settings import ON_CORRUPT
+
+#: Target size of one chunk of decoded frames (whole frames along time).
+CHUNK_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a reader learns of its source before any frame is decoded.
+
+    Attributes
+    ----------
+    path : str
+    n_frames : int
+        Frames the source presents, in order.
+    height, width : int
+        Frame size in pixels.
+    fps : Fraction
+        Stored (playback) frame rate, frames per second.
+    codec : str
+        Codec or storage of the frames.
+    kind : str
+        The reader that handles it (``"file"`` for FFmpeg, ``"zarr"``).
+    variable_frame_rate : bool
+        The stored timestamps are not evenly spaced.
+    stored_frames : int, optional
+        Frames stored in the source, when it differs from ``n_frames``.
+    dtype : str
+        NumPy dtype of the frames as read (``"uint8"``).
+    channels : int
+        Samples per pixel as read (3: RGB).
+    bits : int
+        Significant bits per sample of the source (8 for 8-bit video).
+    """
+
+    path: str
+    n_frames: int
+    height: int
+    width: int
+    fps: Fraction
+    codec: str
+    kind: str = "file"
+    variable_frame_rate: bool = False
+    stored_frames: int | None = None
+    dtype: str = "uint8"
+    channels: int = 3
+    bits: int = 8
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds at the stored frame rate."""
+        return float(self.n_frames / self.fps) if self.fps else float("nan")
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """``(n_frames, height, width, channels)`` as read."""
+        return (self.n_frames, self.height, self.width, self.channels)
+
+    def describe(self) -> str:
+        """Human-readable summary (``daskmag info``)."""
+        lines = [
+            f"path:      {self.path}",
+            f"kind:      {self.kind}",
+            f"frames:    {self.n_frames}",
+            f"size:      {self.width}x{self.height}",
+            f"fps:       {float(self.fps):.6g} ({self.fps.numerator}/{self.fps.denominator})",
+            f"duration:  {self.duration:.3f} s",
+            f"codec:     {self.codec}",
+            f"samples:   {self.channels} x {self.dtype} ({self.bits} bits)",
+        ]
+        if self.variable_frame_rate:
+            lines.append(
+                f"timing:    variable frame rate ({self.stored_frames} frames stored); "
+                f"resampled by timestamp to a constant {float(self.fps):.6g} fps"
+            )
+        return "\n".join(lines)
+
+
+@dataclass
+class Video:
+    """A lazily read video: ``frames`` (T, H, W, 3) uint8 Dask array and its ``fps``.
+
+    Unpacks as ``frames, fps = open_video(path)``.
+    """
+
+    frames: da.Array
+    fps: Fraction
+    info: VideoInfo = field(repr=False)
+
+    def __iter__(self):
+        return iter((self.frames, self.fps))
+
+
+def reason(exc: Exception) -> str:
+    """The first line of an exception's message, for a one-line error."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def file_stamp(path) -> tuple[int, int]:
+    """(size, modification time in ns) of a file."""
+    stat = Path(path).stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def default_chunk_frames(height: int, width: int, channels: int = 3, itemsize: int = 1) -> int:
+    """Frames per chunk so that one chunk of frames is about :data:`CHUNK_BYTES`."""
+    return max(1, CHUNK_BYTES // (height * width * channels * itemsize))
+
+
+class Reader:
+    """One kind of source: probe it, read any range of its frames.
+
+    Parameters
+    ----------
+    path : Path
+        Absolute path of the source (workers may run in another folder).
+    on_corrupt : {"stop", "repeat"}
+        What to do with a frame that cannot be decoded (where the source can
+        tell): raise a :class:`UserError` naming it, or repeat the previous one.
+    """
+
+    #: Shown by ``daskmag info`` as the source's kind.
+    kind = "?"
+
+    def __init__(self, path: Path, on_corrupt: str = "stop"):
+        if on_corrupt not in ON_CORRUPT:
+            raise UserError(f"on_corrupt must be one of {', '.join(ON_CORRUPT)}, got {on_corrupt!r}")
+        self.path = Path(path)
+        self.on_corrupt = on_corrupt
+
+    @classmethod
+    def accepts(cls, path: Path) -> bool:
+        """Whether this reader handles ``path`` (by name or content, cheaply)."""
+        raise NotImplementedError
+
+    def probe(self) -> VideoInfo:
+        """Describe the source.
+
+        Raises
+        ------
+        UserError
+            The source is missing, unreadable or empty.
+        """
+        raise NotImplementedError
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``[start, stop)`` as a (stop - start, H, W, C) array (runs on a worker)."""
+        raise NotImplementedError
+
+    def token(self) -> tuple:
+        """What identifies the source's content in graph keys (a changed file gets new keys)."""
+        return (type(self).__name__, str(self.path), file_stamp(self.path), self.on_corrupt)
+
+    def __dask_tokenize__(self):
+        return self.token()
+
+    def frames(self, info: VideoInfo, first: int, stop: int, chunk_frames: int | None = None) -> da.Array:
+        """Frames ``[first, stop)`` as a lazy Dask array, one :meth:`read` task per chunk."""
+        chunk_frames = chunk_frames or default_chunk_frames(info.height, info.width, info.channels,
+                                                            np.dtype(info.dtype).itemsize)
+        token = self.token()
+        blocks = []
+        for begin in range(first, stop, chunk_frames):
+            end = min(begin + chunk_frames, stop)
+            # the token enters the key: a changed input is never mistaken for
+            # the one an interrupted run was working on
+            block = dask.delayed(_read, pure=True)(self, begin, end, token)
+            blocks.append(da.from_delayed(block, (end - begin,) + info.shape[1:], dtype=np.dtype(info.dtype)))
+        return da.concatenate(blocks, axis=0)
+
+
+def _read(reader: Reader, start: int, stop: int, token) -> np.ndarray:
+    return reader.read(start, stop)
+
+
+#: Registered readers, most specific first (see :func:`register_reader`).
+READERS: list[type[Reader]] = []
+
+
+def register_reader(cls: type[Reader], *, first: bool = True) -> type[Reader]:
+    """Add a reader; :func:`reader_for` asks registered readers in order."""
+    if cls in READERS:
+        READERS.remove(cls)
+    READERS.insert(0 if first else len(READERS), cls)
+    return cls
+
+
+def reader_for(path, on_corrupt: str = "stop") -> Reader:
+    """The reader for ``path``.
+
+    Raises
+    ------
+    UserError
+        The path does not exist, or no reader takes it.
+    """
+    path = Path(path).absolute()
+    if not path.exists():
+        raise UserError(f"input not found: {path}")
+    for cls in READERS:
+        if cls.accepts(path):
+            return cls(path, on_corrupt=on_corrupt)
+    if path.is_dir():
+        raise UserError(f"input is a folder, not a video or a .zarr store: {path}")
+    raise UserError(f"no reader for {path}")

@@ -1,0 +1,203 @@
+"""Encoded video outputs through FFmpeg (PyAV): H.264 ``.mp4``/``.mov``, FFV1 ``.avi``/``.mkv``.
+
+Every time block is encoded by its own task into a *part* (FFmpeg's NUT
+container, exact for any time base); :func:`join_parts` then copies the
+parts' packets, in order, into the output and stamps them frame by frame
+(no re-encoding).  :class:`EncodedWriter` is this kind of output behind the
+writer interface of :mod:`daskmag.io.output`.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import dask
+import numpy as np
+
+from .ffmpeg import CODEC_THREADS
+from .output import Writer, exact_rate as _rate, partial_path, register_writer, remove_path, replace_path
+
+#: Output containers by extension: (container format, codec, pixel format).
+ENCODERS = {
+    ".mp4": ("mp4", "libx264", None),
+    ".mov": ("mov", "libx264", None),
+    ".avi": ("avi", "ffv1", "bgr0"),
+    ".mkv": ("matroska", "ffv1", "bgr0"),
+}
+#: Container of the parts: FFmpeg's own, exact for any time base and codec.
+PART_FORMAT = "nut"
+
+
+class VideoWriter:
+    """Encode RGB uint8 frames to a file at an exact frame rate.
+
+    ``.mp4``/``.mov``: H.264 (libx264) at constant quality ``crf`` (17 is
+    visually lossless), 4:2:0 (4:4:4 for odd sizes), no B-frames so that
+    parts join exactly; ``.avi``/``.mkv``: FFV1, lossless RGB.  The file is
+    written under a temporary name and renamed by :meth:`close`.
+
+    Parameters
+    ----------
+    path : Path
+        The file to write.
+    codec_of : str, optional
+        Encode as for an output with this suffix (e.g. a ``.nut`` part of an
+        ``.mp4`` output); default: ``path``'s own suffix.
+    """
+
+    def __init__(self, path, fps, height: int, width: int, crf: int = 17, codec_of: str | None = None):
+        import av
+        from av.video.reformatter import VideoReformatter
+
+        self.path = Path(path)
+        self.tmp = partial_path(self.path)
+        container_format, codec, pix_fmt = ENCODERS[(codec_of or self.path.suffix).lower()]
+        if codec_of is not None:
+            container_format = PART_FORMAT
+        rate = _rate(fps)
+        options = {}
+        if codec == "libx264":
+            # 4:2:0 needs even sizes; odd-sized frames keep full chroma
+            pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+            # "fast": the same quality at a given crf, a few % larger, half the time
+            options = {"crf": str(int(crf)), "preset": "fast", "bframes": "0"}
+        self.container = av.open(str(self.tmp), mode="w", format=container_format)
+        self.stream = self.container.add_stream(codec, rate=rate, options=options)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
+        self.stream.codec_context.thread_count = CODEC_THREADS
+        self.time_base = 1 / rate
+        self.frames_written = 0
+        # Frames are converted here: the encoder's own conversion starts and
+        # stops a pool of scaler threads for every frame (CODEC_THREADS).
+        self.reformatter = VideoReformatter()
+
+    def write(self, frames: np.ndarray):
+        """Append frames (n, H, W, 3) uint8 RGB."""
+        import av
+
+        width, height, pix_fmt = self.stream.width, self.stream.height, self.stream.pix_fmt
+        for rgb in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame = self.reformatter.reformat(frame, width, height, pix_fmt, threads=CODEC_THREADS)
+            frame.pts, frame.time_base = self.frames_written, self.time_base
+            for packet in self.stream.encode(frame):
+                self.container.mux(packet)
+            self.frames_written += 1
+
+    def close(self):
+        """Flush the encoder and move the file to its final name."""
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+        replace_path(self.tmp, self.path)
+
+    def abort(self):
+        """Drop the partial file."""
+        try:
+            self.container.close()
+        except Exception:
+            pass
+        remove_path(self.tmp)
+
+
+def write_array(frames, path, fps, crf: int = 17, codec_of: str | None = None) -> int:
+    """Encode an in-memory clip (T, H, W, 3) uint8 to ``path`` (replacing it)."""
+    return _write_frames(frames, path, fps, frames.shape[1], frames.shape[2], crf, codec_of)
+
+
+def _write_frames(frames, path, fps, height: int, width: int, crf: int, codec_of: str | None) -> int:
+    """Encode an iterable of (H, W, 3) frames; the file appears only when complete."""
+    writer = VideoWriter(path, fps, height, width, crf=crf, codec_of=codec_of)
+    try:
+        for frame in frames:
+            writer.write(frame[None])
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    return writer.frames_written
+
+
+def _assemble(tiles):
+    """Whole frames, one at a time, from a grid ``[row][col]`` of (T, h, w, 3) tiles.
+
+    Only one frame is assembled at a time: a time block of 1080p tiles never
+    exists as one whole-frame array.
+    """
+    heights = [row[0].shape[1] for row in tiles]
+    widths = [tile.shape[2] for tile in tiles[0]]
+    frame = np.empty((sum(heights), sum(widths), 3), dtype=np.uint8)
+    for t in range(tiles[0][0].shape[0]):
+        y = 0
+        for row, height in zip(tiles, heights):
+            x = 0
+            for tile, width in zip(row, widths):
+                frame[y : y + height, x : x + width] = tile[t]
+                x += width
+            y += height
+        yield frame
+
+
+def join_parts(parts, path: Path, fps):
+    """Copy the packets of ``parts`` (in order) into one file, re-stamped frame by frame.
+
+    The parts hold intra-only (FFV1) or I/P-only (H.264 without B-frames)
+    streams, so decode order is presentation order and each packet is one
+    frame.
+    """
+    import av
+
+    rate = _rate(fps)
+    tmp = partial_path(path)
+    container_format = ENCODERS[path.suffix.lower()][0]
+    frame = 0
+    with av.open(str(tmp), mode="w", format=container_format) as out:
+        stream = None
+        for part in parts:
+            with av.open(str(part)) as source:
+                template = source.streams.video[0]
+                if stream is None:
+                    stream = out.add_stream_from_template(template)
+                    stream.time_base = 1 / rate
+                    stream.codec_context.time_base = 1 / rate
+                    stream.codec_context.framerate = rate
+                for packet in source.demux(template):
+                    if packet.size == 0:
+                        continue
+                    packet.pts = packet.dts = frame
+                    packet.duration = 1
+                    packet.time_base = 1 / rate
+                    packet.stream = stream
+                    out.mux(packet)
+                    frame += 1
+    replace_path(tmp, path)
+    return frame
+
+
+def _encode_part(tiles, part: str, fps, crf: int, suffix: str) -> int:
+    height = sum(row[0].shape[1] for row in tiles)
+    width = sum(tile.shape[2] for tile in tiles[0])
+    return _write_frames(_assemble(tiles), Path(part), fps, height, width, crf, suffix)
+
+
+
+
+class EncodedWriter(Writer):
+    """Video files: one encoded part per time block, joined by a packet copy."""
+
+    suffixes = tuple(ENCODERS)
+    part_name = "{:06d}." + PART_FORMAT
+
+    def block_tasks(self, frames, path: Path, fps, parts, todo, *, crf: int = 17, attrs=None) -> dict:
+        # spatial tiles go to the encoder as they are: no whole-frame block
+        tiles = frames.to_delayed()[..., 0]
+        return {i: dask.delayed(_encode_part)(tiles[i].tolist(), str(parts.folder / self.part_name.format(i)),
+                                              fps, crf, path.suffix)
+                for i in todo}
+
+    def finish(self, path: Path, parts, n_blocks: int, fps):
+        join_parts([parts.folder / self.part_name.format(i) for i in range(n_blocks)], path, fps)
+
+
+register_writer(EncodedWriter)

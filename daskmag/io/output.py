@@ -1,0 +1,325 @@
+"""Outputs: parallel, resumable, never half-written; writers behind one interface.
+
+Every time block of the result is written by its own task, on the workers:
+an encoded video's block into a *part* file (``.<name>.parts/000042.nut``,
+:mod:`daskmag.io.encode`), a Zarr store's block in place with a marker file
+(:mod:`daskmag.io.zarr_store`).  A part appears only when complete.  When
+every block is done, the writer finishes the output (joins the parts by a
+packet copy, or renames the store), which appears under its final name only
+then.
+
+So writing runs in parallel, memory stays bounded, and a run that is killed
+keeps its finished blocks: the same command run again computes only the
+missing ones (``manifest.json`` in the parts folder holds the Dask token of
+the computation and the job's settings; a different job is refused unless
+``restart``).  A run that fails on a :class:`UserError` (a corrupt input
+frame, say) could never finish, and leaves nothing.
+
+A new kind of output subclasses :class:`Writer` (its suffixes, the task that
+writes one block, how the output is finished) and registers it with
+:func:`register_writer`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from fractions import Fraction
+from itertools import islice
+from pathlib import Path
+
+import dask.array as da
+
+from ..errors import UserError
+
+
+class Writer:
+    """One kind of output, chosen by the output's suffix (:func:`writer_for`)."""
+
+    #: Lower-case suffixes this writer handles (``".mp4"``).
+    suffixes: tuple[str, ...] = ()
+    #: File name (a format string of the block index) marking a finished block in the parts folder.
+    part_name = "{:06d}"
+
+    def block_tasks(self, frames: da.Array, path: Path, fps, parts, todo, *, crf: int = 17,
+                    attrs: dict | None = None) -> dict:
+        """``{index: Delayed}``: the task that writes block ``index``, for each index in ``todo``."""
+        raise NotImplementedError
+
+    def finish(self, path: Path, parts, n_blocks: int, fps):
+        """Make the output from its finished blocks and put it under its final name."""
+        raise NotImplementedError
+
+
+#: Registered writers by suffix.
+WRITERS: dict[str, Writer] = {}
+
+
+def register_writer(cls: type[Writer]) -> type[Writer]:
+    """Register an output kind for its suffixes."""
+    for suffix in cls.suffixes:
+        WRITERS[suffix] = cls()
+    return cls
+
+
+def output_suffixes() -> list[str]:
+    """Every output suffix a registered writer handles."""
+    _load_writers()
+    return sorted(WRITERS)
+
+
+def writer_for(path) -> Writer:
+    """The writer for ``path``'s suffix.
+
+    Raises
+    ------
+    UserError
+        No writer handles it.
+    """
+    _load_writers()
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in WRITERS:
+        raise UserError(f"unknown output extension {suffix or '(none)'!r} for {path}; "
+                        f"use one of {', '.join(output_suffixes())}")
+    return WRITERS[suffix]
+
+
+def _load_writers():
+    from . import encode, zarr_store  # noqa: F401  (they register themselves)
+
+
+def exact_rate(fps) -> Fraction:
+    """A frame rate as an exact fraction (29.97 stays 30000/1001)."""
+    return Fraction(fps).limit_denominator(1_000_000)
+
+
+def check_output(path, overwrite: bool) -> Path:
+    """Validate an output path before any work: extension, existence, writable folder."""
+    path = Path(path)
+    writer_for(path)
+    if path.exists() and not overwrite:
+        raise UserError(f"output exists: {path} (use --overwrite to replace it)")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UserError(f"output folder does not exist: {folder}")
+    try:  # a real write: permissions, read-only mounts and quotas all show here
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        raise UserError(f"output folder is not writable: {folder}") from None
+    return path
+
+
+def partial_path(path: Path) -> Path:
+    """The temporary name an output is written under before the final rename."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
+def parts_folder(path: Path) -> Path:
+    """Where the finished blocks of an unfinished output are kept."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.parts")
+
+
+def replace_path(tmp: Path, path: Path):
+    """Move ``tmp`` to ``path``, replacing what is there."""
+    if path.exists():
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    os.replace(tmp, path)
+
+
+def remove_path(path: Path):
+    """Remove a file or a folder, if it is there."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+
+
+class _Parts:
+    """The parts folder of one output: which blocks are done, for which job and computation."""
+
+    def __init__(self, path: Path, token: str, chunks, restart: bool, settings: dict | None = None):
+        self.folder = parts_folder(path)
+        self.manifest = self.folder / "manifest.json"
+        record = {"token": token, "chunks": list(chunks), "settings": settings or {}}
+        self.resuming = False
+        if self.folder.exists():
+            try:
+                previous = json.loads(self.manifest.read_text())
+            except (OSError, ValueError):
+                previous = None
+            if restart or previous is None:
+                remove_path(self.folder)
+            elif previous != record:
+                raise UserError(f"{self.folder} holds an unfinished run with {_difference(previous, record)}; "
+                                f"use --restart to discard it")
+            else:
+                self.resuming = True
+        self.folder.mkdir(exist_ok=True)
+        self.manifest.write_text(json.dumps(record, indent=1))
+
+    def done(self, index: int, name: str) -> bool:
+        return (self.folder / name.format(index)).exists()
+
+
+def _difference(previous: dict, record: dict) -> str:
+    """What differs between two manifests, in a few words."""
+    old, new = _flat(previous.get("settings") or {}), _flat(record["settings"])
+    changed = [f"{key} {old.get(key)!r} (now {new.get(key)!r})" for key in sorted(set(old) | set(new))
+               if old.get(key) != new.get(key)]
+    if changed:
+        return "other settings: " + ", ".join(changed[:3]) + (", ..." if len(changed) > 3 else "")
+    return "another input or block plan"
+
+
+def _flat(settings: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def write_video(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool = False, client=None,
+                progress=None, attrs: dict | None = None, restart: bool = False, on_resume=None,
+                settings: dict | None = None):
+    """Compute ``frames`` and write them to ``path`` (video file or ``.zarr`` store).
+
+    Each time block is computed and encoded by its own task (on ``client``'s
+    cluster if given, else the current Dask scheduler); the output appears
+    under its final name only when complete.  If an earlier run of the same
+    computation was interrupted, only its missing blocks are computed.
+
+    Parameters
+    ----------
+    frames : dask.array.Array
+        (T, H, W, 3) uint8 RGB, chunked along time (each chunk is one block).
+    path : str or Path
+        ``.mp4``/``.mov`` (H.264), ``.avi``/``.mkv`` (FFV1, lossless) or ``.zarr``.
+    fps : Fraction or float
+        Frame rate written to the output.
+    crf : int
+        H.264 constant-rate factor.
+    overwrite : bool
+        Replace an existing output.
+    client : distributed.Client, optional
+    progress : callable, optional
+        Called with the number of frames of each finished block.
+    attrs : dict, optional
+        Extra attributes for a ``.zarr`` output.
+    restart : bool
+        Discard the finished blocks of an interrupted run instead of resuming.
+    on_resume : callable, optional
+        Called with (blocks already done, total blocks) when resuming.
+    settings : dict, optional
+        The job's settings (JSON-able), recorded with the finished blocks: a
+        resumed run must have the same.
+
+    Raises
+    ------
+    UserError
+        A bad output path, an unfinished run of another job for the same
+        output, or an error of the input while the blocks are computed.
+    """
+    path = check_output(path, overwrite).absolute()  # parts are written by the workers
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise UserError("frames must be a (T, H, W, 3) array")
+    frames = frames.rechunk({3: -1})
+    chunks = frames.chunks[0]
+    writer = writer_for(path)
+    parts = _Parts(path, frames.name, chunks, restart, settings)
+    todo = [i for i in range(len(chunks)) if not parts.done(i, writer.part_name)]
+    tasks = writer.block_tasks(frames, path, fps, parts, todo, crf=crf, attrs=attrs)
+    done = len(chunks) - len(tasks)
+    if done and on_resume:
+        on_resume(done, len(chunks))
+    if progress and done:
+        progress(int(sum(chunks[i] for i in range(len(chunks)) if i not in tasks)))
+    try:
+        _run(tasks, chunks, client, progress)
+    except UserError:
+        # the input cannot give these frames (a corrupt frame, a changed
+        # file): this computation can never finish, so its parts are useless
+        remove_path(parts.folder)
+        remove_path(partial_path(path))
+        raise
+    writer.finish(path, parts, len(chunks), fps)
+    remove_path(parts.folder)
+    return path
+
+
+def _run(tasks: dict, chunks, client, progress, window: int | None = None):
+    """Compute the block tasks, reporting each finished block.
+
+    At most ``window`` blocks (default: two per worker thread, at least 4)
+    are submitted at once, in order, and the next one as each finishes: the
+    scheduler never holds more than a few blocks' inputs and results, so
+    memory does not grow with the number of blocks.
+    """
+    if not tasks:
+        return
+    if client is None:
+        for index, task in tasks.items():
+            task.compute()
+            if progress:
+                progress(chunks[index])
+        return
+    from distributed import as_completed
+
+    if window is None:
+        window = max(4, 2 * sum(client.nthreads().values()))
+    pending = iter(tasks.items())
+    index_of = {}
+
+    def submit(count):
+        batch = list(islice(pending, count))
+        futures = client.compute([task for _, task in batch]) if batch else []
+        for future, (index, _) in zip(futures, batch):
+            index_of[future.key] = index
+        return futures
+
+    running = as_completed(submit(window))
+    try:
+        for future in running:
+            future.result()  # raises the task's error, if any
+            if progress:
+                progress(chunks[index_of[future.key]])
+            running.update(submit(1))
+    except BaseException:
+        for future in list(running.futures):
+            future.cancel()
+        raise
+
+
+def ingest(video, store, *, chunk_frames: int | None = None, overwrite: bool = False, client=None,
+           progress=None):
+    """Decode a video file into a chunked Zarr v3 store (streaming, in parallel).
+
+    Parameters
+    ----------
+    video : str or Path or Video
+        The video file (or an already opened :class:`~daskmag.io.Video`).
+    store : str or Path
+        Output ``.zarr`` path.  Chunks hold whole frames (~64 MiB each); the
+        attributes record ``fps``, ``source``, ``frames`` and ``codec``.
+    """
+    from . import Video, open_video
+
+    if not isinstance(video, Video):
+        video = open_video(video, chunk_frames=chunk_frames)
+    store = Path(store)
+    if store.suffix != ".zarr":
+        raise UserError(f"an ingested store must end in .zarr: {store}")
+    attrs = {"source": str(video.info.path), "codec": video.info.codec}
+    return write_video(video.frames, store, video.fps, overwrite=overwrite, client=client, progress=progress,
+                       attrs=attrs)

@@ -1,0 +1,18 @@
+"""Pure array kernels: NumPy on the CPU, CuPy on the GPU, no Dask inside.
+
+============================  ===============================================
+module                        job
+============================  ===============================================
+:mod:`.backend`               NumPy/CuPy dispatch, reusable working memory
+:mod:`.colourspace`           RGB <-> YIQ (NTSC), as MIT's rgb2ntsc
+:mod:`.pyramid`               complex steerable pyramid (frequency domain)
+:mod:`.temporal`              temporal band-pass filters of a signal's increments
+:mod:`.phase`                 phase-based motion magnification of one block
+:mod:`.linear`                linear colour magnification of one block
+:mod:`.spatial`               resizing, a region's blend weights
+============================  ===============================================
+
+Each kernel takes whatever array it is given and picks the matching
+namespace with :func:`.backend.array_module`, as dask-image does; the graph
+builders in :mod:`daskmag.graph` map them over Dask arrays.
+"""

@@ -1,0 +1,66 @@
+"""The block plan: one source for the graph builders, the pre-flight and the benchmarks."""
+
+import numpy as np
+import pytest
+
+from daskmag.errors import UserError
+from daskmag.io import VideoInfo
+from daskmag.kernels.pyramid import PyramidSpec
+from daskmag.kernels.temporal import make_filter
+from daskmag.plan import (AUTO_TILE, HALOS_PER_BLOCK, TILE_MARGIN, auto_tile, plan_colour, plan_job,
+                          plan_motion, plan_time_chunks)
+from daskmag.settings import Band, ColourSettings, Execution, MotionSettings, Selection
+from fractions import Fraction
+
+
+def info(n=600, height=192, width=432, fps=Fraction(30000, 1001)):
+    return VideoInfo("clip.mp4", n, height, width, fps, "h264")
+
+
+def test_blocks_cover_every_frame_once_and_do_not_grow_with_length():
+    temporal = make_filter("fir", 72, 92, 600)
+    short = plan_motion(600, 192, 432, temporal)
+    long = plan_motion(600_000, 192, 432, temporal)
+    for plan, n in ((short, 600), (long, 600_000)):
+        assert sum(plan.time_chunks) == n
+        assert min(plan.time_chunks) >= plan.halo
+    assert max(long.time_chunks) == max(short.time_chunks) == HALOS_PER_BLOCK * temporal.halo_before
+    assert long.halo_before == long.halo_after == len(temporal.taps) // 2
+
+
+def test_large_frames_are_tiled_with_a_pyramid_a_tile_can_hold():
+    temporal = make_filter("fir", 3, 7, 60)
+    tile = auto_tile(1080, 1920)
+    assert tile == AUTO_TILE and auto_tile(192, 432) is None and auto_tile(1080, 1920, 0) is None
+    plan = plan_motion(600, 1080, 1920, temporal, tile=tile)
+    assert plan.tiled and sum(plan.rows) == 1080 and sum(plan.cols) == 1920
+    assert plan.margin == TILE_MARGIN
+    assert plan.pyramid.levels == PyramidSpec().n_levels((AUTO_TILE + 2 * TILE_MARGIN,) * 2)
+    assert plan_time_chunks(600, plan.tile_pixels, plan.halo) == plan.time_chunks
+
+
+def test_the_job_plan_checks_everything_that_needs_the_frame_size():
+    settings, band = MotionSettings(alpha=20), Band(72, 92, 600)
+    plan = plan_job(info(), settings, band, Selection(max_frames=100, scale=0.5, roi=(100, 50, 100, 60)))
+    assert (plan.first, plan.stop, plan.height, plan.width) == (0, 100, 96, 216)
+    assert plan.roi == (50, 25, 50, 30) and plan.band.fps == 600
+    with pytest.raises(UserError, match="reaches outside the 432x192 frame"):
+        plan_job(info(), settings, band, Selection(roi=(400, 0, 100, 10)))
+    with pytest.raises(UserError, match="Nyquist"):
+        plan_job(info(), settings, Band(72, 92), Selection())
+    with pytest.raises(UserError, match="too small for a pyramid"):
+        plan_job(info(height=12), settings, band)
+    with pytest.raises(UserError, match="outside the video"):
+        plan_job(info(n=50), settings, band, Selection(start=60))
+    with pytest.raises(UserError, match="too small for pyramid level 6"):
+        plan_job(info(height=60), ColourSettings(level=6), Band(1, 2, 30))
+    with pytest.raises(UserError, match="whole clip in memory"):
+        plan_job(info(n=20_000, height=1080, width=1920), MotionSettings(filter="ideal"), band,
+                 execution=Execution(tile=0))
+
+
+def test_colour_blocks_use_the_filter_halo():
+    temporal = make_filter("fir", 1, 2, 30)
+    plan = plan_colour(10_000, 160, 160, temporal, 4)
+    assert plan.halo == len(temporal.taps) // 2 and sum(plan.time_chunks) == 10_000
+    assert np.all(np.asarray(plan.time_chunks) >= plan.halo)
