@@ -179,6 +179,23 @@ def test_two_time_blocks_with_halos_agree_with_one(texture_clip, temporal):
     assert np.abs(joined.astype(int) - whole).max() <= 1
 
 
+def test_float16_increments_and_recomputed_triples_agree(texture_clip, temporal):
+    """With no memory to keep them (keep_bytes=0) the increments are stored as
+    float16 and the Riesz triples recomputed in pass 3."""
+    kept = run(magnify_block_riesz, texture_clip, temporal)
+    lean = run(magnify_block_riesz, texture_clip, temporal, keep_bytes=0)
+    difference = np.abs(kept.astype(int) - lean)
+    assert difference.max() <= 1 and np.mean(difference) < 1e-3
+
+
+@pytest.mark.parametrize("kind", ["butter", "ideal", "window"])
+def test_other_temporal_filters_agree_with_the_octave_kernel(grating_clip, kind):
+    temporal = make_filter(kind, *BAND, FPS)
+    riesz = gains(grating_clip, run(magnify_block_riesz, grating_clip, temporal))
+    octave = gains(grating_clip, run(magnify_block, grating_clip, temporal))
+    assert riesz == pytest.approx(octave, rel=0.05)
+
+
 def test_smoothing_keeps_a_uniform_motion(grating_clip, temporal):
     in_band, _ = gains(grating_clip, run(magnify_block_riesz, grating_clip, temporal, sigma=3.0))
     assert in_band == pytest.approx(1 + ALPHA, rel=0.05)
