@@ -110,11 +110,11 @@ class RieszLevel:
         ``h - h // 2`` rows of the frame's spectrum; None: all rows (no crop).
     cols : int
         Columns ``[0, cols)`` of the half spectrum (``w // 2 + 1``).
-    analysis : float32 array (3, h, w // 2 + 1)
+    analysis : complex64 array (3, h, w // 2 + 1)
         Band filter, and band filter times ``-i omega_x / |omega|`` and
-        ``-i omega_y / |omega|`` (stored as the imaginary part's factor; see
-        :func:`analyse_level`), times ``h w / (H W)``: the inverse FFT on the
-        small grid then gives the full-resolution band's values.
+        ``-i omega_y / |omega|`` (the Riesz transform), times ``h w / (H W)``:
+        the inverse FFT on the small grid then gives the full-resolution
+        band's values.  (float32 (1, h, w // 2 + 1) for the low-pass residual.)
     synthesis : float32 array (h, w // 2 + 1)
         Band filter times ``H W / (h w)``.
     """
@@ -200,11 +200,10 @@ def _make_level(filter_full, shape, step, riesz: bool) -> RieszLevel:
         norm = np.hypot(fx, fy)
         norm[0, 0] = 1.0
         # fy, fx in cycles per sample of the small grid: same direction as the full grid's
-        analysis = np.stack([box, box * fx / norm, box * fy / norm]) * scale
+        analysis = (np.stack([box, -1j * box * fx / norm, -1j * box * fy / norm]) * scale).astype(np.complex64)
     else:
-        analysis = box[None] * scale
-    return RieszLevel((h, w), rows, cols, analysis.astype(np.float32),
-                      (box / scale).astype(np.float32))
+        analysis = (box[None] * scale).astype(np.float32)
+    return RieszLevel((h, w), rows, cols, analysis, (box / scale).astype(np.float32))
 
 
 @functools.lru_cache(maxsize=32)
@@ -259,10 +258,24 @@ def riesz_filters(shape: tuple[int, int], levels: int | None = None,
 # --------------------------------------------------------------------------- analysis / synthesis
 
 
-def half_spectrum(image):
-    """``rfft2`` over the last two axes of real image(s), complex64."""
+def half_spectrum(image, cols: int | None = None):
+    """``rfft2`` over the last two axes of real image(s), complex64.
+
+    With ``cols``, only the half spectrum's first ``cols`` columns (..., H, cols):
+    the transform along the rows is then taken of those columns only.
+    """
     xp, fft = array_module(image), fft_module(image)
-    return fft.rfft2(image.astype(xp.float32, copy=False))
+    image = image.astype(xp.float32, copy=False)
+    if cols is None:
+        return fft.rfft2(image)
+    return fft.fft(fft.rfft(image, axis=-1)[..., :cols], axis=-2, overwrite_x=True)
+
+
+def image_from_half_spectrum(spectrum, shape):
+    """Inverse of :func:`half_spectrum`: real image(s) (..., H, W) from the first
+    columns (..., H, cols) of a half spectrum, the others being zero."""
+    fft = fft_module(spectrum)
+    return fft.irfft(fft.ifft(spectrum, axis=-2, overwrite_x=True), n=shape[-1], axis=-1)
 
 
 def analyse_level(spectrum, level: RieszLevel):
@@ -270,8 +283,9 @@ def analyse_level(spectrum, level: RieszLevel):
 
     Parameters
     ----------
-    spectrum : complex array (..., H, W//2+1)
-        :func:`half_spectrum` of the frame(s).
+    spectrum : complex array (..., H, c)
+        :func:`half_spectrum` of the frame(s), at least its first
+        ``level.cols`` columns.
     level : RieszLevel
 
     Returns
@@ -285,13 +299,12 @@ def analyse_level(spectrum, level: RieszLevel):
     xp, fft = array_module(spectrum), fft_module(spectrum)
     box = _crop(spectrum, level)
     weights = xp.asarray(level.analysis).reshape((3,) + (1,) * (box.ndim - 2) + level.analysis.shape[1:])
-    stack = box[None] * weights
-    stack[1:] *= xp.complex64(-1j)
-    return fft.irfft2(stack, s=level.shape, overwrite_x=True)
+    return fft.irfft2(box[None] * weights, s=level.shape, overwrite_x=True)
 
 
 def synthesise_level_into(out, coefficients, level: RieszLevel):
-    """Add a level's real coefficients (..., h, w) into a half spectrum (..., H, W//2+1)."""
+    """Add a level's real coefficients (..., h, w) into a half spectrum (..., H, c),
+    ``c >= level.cols``."""
     xp, fft = array_module(coefficients), fft_module(coefficients)
     box = fft.rfft2(coefficients)
     box *= xp.asarray(level.synthesis)
@@ -428,7 +441,7 @@ def level_increments(rgb, filters: RieszFilters, increments, keep=None, kept=Non
     batch = _batch_frames(height, width)
     for t0 in range(0, n_frames, batch):
         t1 = min(t0 + batch, n_frames)
-        spectrum = half_spectrum(luma(rgb[t0:t1]))
+        spectrum = half_spectrum(luma(rgb[t0:t1]), filters.levels[0].cols)
         for j, level in enumerate(filters.levels):
             triple = analyse_level(spectrum, level)  # (3, n, h, w)
             if previous[j] is not None:
@@ -553,14 +566,15 @@ def apply_phase_shifts(rgb, phase_shifts, filters: RieszFilters, kept=None, sigm
     -------
     uint8 array (T, H, W, 3)
     """
-    xp, fft = array_module(rgb), fft_module(rgb)
+    xp = array_module(rgb)
     n_frames, height, width, _ = rgb.shape
     out = xp.empty_like(rgb)
     batch = _batch_frames(height, width)
     for t0 in range(0, n_frames, batch):
         t1 = min(t0 + batch, n_frames)
-        spectrum = None if kept is not None else half_spectrum(luma(rgb[t0:t1]))
-        change = xp.zeros((t1 - t0, height, width // 2 + 1), dtype=xp.complex64)
+        cols = filters.levels[0].cols  # the finest level's: no other column is changed
+        spectrum = None if kept is not None else half_spectrum(luma(rgb[t0:t1]), cols)
+        change = xp.zeros((t1 - t0, height, cols), dtype=xp.complex64)
         for j, level in enumerate(filters.levels):
             triple = kept[j][:, t0:t1] if kept is not None else analyse_level(spectrum, level)
             shift = phase_shifts[j][t0:t1]
@@ -569,7 +583,7 @@ def apply_phase_shifts(rgb, phase_shifts, filters: RieszFilters, kept=None, sigm
                 level_sigma = (sigma * level.shape[0] / height, sigma * level.shape[1] / width)
                 shift = smooth_shift(shift, amplitude, level_sigma)
             synthesise_level_into(change, shifted_change(triple, shift), level)
-        delta = fft.irfft2(change, s=(height, width), overwrite_x=True)
+        delta = image_from_half_spectrum(change, (height, width))
         out[t0:t1] = add_luma(rgb[t0:t1], delta)
     return out
 
