@@ -68,10 +68,12 @@ def main(argv=None) -> int:
     parser.add_argument("--synthetic", action="store_true", help="use a synthetic clip even if guitar.mp4 exists")
     parser.add_argument("--size", default="432x192", help="synthetic frame size WxH (default 432x192)")
     parser.add_argument("--layouts", default="interior,clip-ends", help="comma-separated block layouts")
+    parser.add_argument("--skip-octaves", type=int, default=None,
+                        help="the Riesz kernel's skip_octaves (default: daskmag.riesz.SKIP_OCTAVES)")
     args = parser.parse_args(argv)
 
     from daskmag.phase import magnify_block
-    from daskmag.riesz import magnify_block_riesz, riesz_filters
+    from daskmag.riesz import SKIP_OCTAVES, magnify_block_riesz, riesz_filters
     from daskmag.synthetic import translating_clip
     from daskmag.temporal import make_filter
 
@@ -90,9 +92,15 @@ def main(argv=None) -> int:
         "interior": dict(start=before, stop=n - after),
         "clip-ends": dict(start=0, stop=n, pad_before=before, pad_after=after),
     }
-    kernels = {"octave": magnify_block, "riesz": magnify_block_riesz}
+    skip = SKIP_OCTAVES if args.skip_octaves is None else args.skip_octaves
+
+    def riesz(*a, **k):
+        return magnify_block_riesz(*a, skip_octaves=skip, **k)
+
+    kernels = {"octave": magnify_block, "riesz": riesz}
     print(f"block: {source}, {n} frames of {width}x{height}, FIR {band}, halo {before}+{after}")
-    print(f"Riesz levels: {[level.shape for level in riesz_filters((height, width)).levels]}")
+    levels = [level.shape for level in riesz_filters((height, width), skip_octaves=skip).levels]
+    print(f"Riesz levels (skip_octaves={skip}): {levels}")
     print(f"single thread: OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, numpy {np.__version__}")
     ratios = {}
     for layout in args.layouts.split(","):

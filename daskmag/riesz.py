@@ -61,6 +61,15 @@ Processing (as :func:`daskmag.phase.magnify_block`)
     and each coefficient is phase-shifted: ``Re(q exp(n m))``.  Only the
     change ``Re(q exp(n m)) - b`` is collapsed and added to the luminance
     (YIQ's Y), so ``alpha = 0`` returns the input exactly.
+
+Measured (``benchmarks/riesz_speed.py``, one thread, guitar.mp4 432x192, a
+200-frame block, FIR 72-92 Hz at 600 fps): 4-6 ms per output frame against
+the octave kernel's 17-29, 3.7-4.6 times faster; with ``skip_octaves=0``
+only 1.2 times.  Gains on the tests' clips (alpha 10, 0.1 px at 5 Hz in
+band and 15 Hz out): a grating 10.99 (octave kernel 10.99); broadband
+texture 8.3 (every octave: 9.4; octave kernel 10.5, with 2 orientations
+9.45): a point moves along its dominant orientation only, which under-
+magnifies where several orientations overlap, as the paper notes.
 """
 
 from __future__ import annotations
