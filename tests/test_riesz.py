@@ -14,6 +14,7 @@ from daskmag.riesz import (
     decompose,
     default_levels,
     half_spectrum,
+    image_from_half_spectrum,
     magnify_block_riesz,
     riesz_filters,
 )
@@ -62,6 +63,18 @@ def test_reconstruction_of_a_stack_of_frames_with_set_levels():
     assert np.abs(collapse(pyramid, levels=2) - frames).max() < 5e-6
 
 
+def test_partial_half_spectrum_is_the_first_columns_of_rfft2():
+    frames = np.random.default_rng(3).random((2, 63, 81)).astype(np.float32)
+    full = np.fft.rfft2(frames)
+    part = half_spectrum(frames, 21)
+    assert part.dtype == np.complex64 and part.shape == (2, 63, 21)
+    assert np.abs(part - full[..., :21]).max() < 1e-5 * np.abs(full).max()
+    trimmed = full.copy()
+    trimmed[..., 21:] = 0
+    rebuilt = image_from_half_spectrum(part, (63, 81))
+    assert np.abs(rebuilt - np.fft.irfft2(trimmed, s=(63, 81))).max() < 1e-5
+
+
 def test_levels_are_octaves_sampled_as_their_bandwidth_allows():
     filters = riesz_filters((192, 432))
     # floor(log2(192)) - 2 = 5 octaves, as the octave pyramid, less the finest
@@ -83,6 +96,7 @@ def test_riesz_transform_of_a_plane_wave(angle):
     image = np.cos(2 * np.pi * (kx * x + ky * y)).astype(np.float32)
     level = riesz_filters((size, size), skip_octaves=0).levels[1]  # peak at pi/4: 16 cycles of 128
     triple = analyse_level(half_spectrum(image), level)
+    assert triple.shape == (3,) + level.shape and triple.dtype == np.float32
     amplitude, phase, orientation = amplitude_phase_orientation(triple)
     assert amplitude.std() < 1e-4 * amplitude.mean()
     # the phase follows k.x on the level's grid (sampled every 2 pixels), and
