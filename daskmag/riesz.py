@@ -68,8 +68,12 @@ the octave kernel's 17-29, 3.7-4.6 times faster; with ``skip_octaves=0``
 only 1.2 times.  Gains on the tests' clips (alpha 10, 0.1 px at 5 Hz in
 band and 15 Hz out): a grating 10.99 (octave kernel 10.99); broadband
 texture 8.3 (every octave: 9.4; octave kernel 10.5, with 2 orientations
-9.45): a point moves along its dominant orientation only, which under-
-magnifies where several orientations overlap, as the paper notes.
+9.45).  To first order in the motion, a phase-only change of a level is
+``alpha (db - b dA / A)`` where ``alpha db`` is wanted: the part of a motion
+that changes the local amplitude is not magnified.  A translating grating
+keeps its amplitude; broadband texture, whose several overlapping
+orientations one real band cannot separate, does not (the oriented bands of
+the steerable pyramid have smoother envelopes, so they lose less).
 """
 
 from __future__ import annotations
