@@ -18,7 +18,6 @@ from daskmag.riesz import (
     magnify_block_riesz,
     riesz_filters,
 )
-from daskmag.synthetic import translating_clip
 from daskmag.temporal import make_filter, reference_highpass
 
 ALPHA = 10.0
