@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Single-thread speed of the Riesz kernel against the octave kernel, on one time block.
 
-Runs :func:`daskmag.phase.magnify_block` (octave complex steerable pyramid,
-4 orientations) and :func:`daskmag.riesz.magnify_block_riesz` on the same
+Runs :func:`daskmag.kernels.phase.magnify_block` (octave complex steerable pyramid,
+4 orientations) and :func:`daskmag.kernels.riesz.magnify_block_riesz` on the same
 block, alternating A B A B so that drifts of the machine hit both alike,
 ``--repeats`` times each after one untimed warm-up call of each (FFT plans,
 the per-thread working memory), and prints the median milliseconds per
@@ -71,13 +71,13 @@ def main(argv=None) -> int:
     parser.add_argument("--size", default="432x192", help="synthetic frame size WxH (default 432x192)")
     parser.add_argument("--layouts", default="interior,clip-ends", help="comma-separated block layouts")
     parser.add_argument("--skip-octaves", type=int, default=None,
-                        help="the Riesz kernel's skip_octaves (default: daskmag.riesz.SKIP_OCTAVES)")
+                        help="the Riesz kernel's skip_octaves (default: daskmag.kernels.riesz.SKIP_OCTAVES)")
     args = parser.parse_args(argv)
 
-    from daskmag.phase import magnify_block
-    from daskmag.riesz import SKIP_OCTAVES, magnify_block_riesz, riesz_filters
+    from daskmag.kernels.phase import magnify_block
+    from daskmag.kernels.riesz import SKIP_OCTAVES, magnify_block_riesz, riesz_filters
     from daskmag.synthetic import translating_clip
-    from daskmag.temporal import make_filter
+    from daskmag.kernels.temporal import make_filter
 
     if GUITAR.exists() and not args.synthetic:
         clip = guitar_frames(args.frames)

@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="remove motion outside the band (MIT's attenuateOtherFreq); motion slower "
                           "than half the low edge (drift, pans) is kept")
     kinds = "; ".join(f"{name}: {kind.bands_per_octave} per octave, {kind.orientations} orientations"
-                      for name, kind in PYRAMID_KINDS.items())
+                      for name, kind in PYRAMID_KINDS.items() if name != "riesz")
+    kinds += ("; riesz: Wadhwa et al. 2014's fast approximation, one real band per octave and its Riesz "
+              "transform, about 4x faster than octave, the finest octave not magnified")
     mag.add_argument("--pyramid", choices=list(PYRAMID_KINDS), default=None,
                      help=f"spatial frequency bands, as MIT's phaseAmplify ({kinds}). The finer "
                           "pyramids take several times longer (default octave)")

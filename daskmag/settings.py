@@ -597,6 +597,8 @@ def pyramid_spec(kind: str | None = None, orientations: int | None = None) -> Py
     if kind not in PYRAMID_KINDS:
         raise UserError(f"unknown pyramid {kind!r}: use one of {', '.join(PYRAMID_KINDS)}")
     _whole(orientations, "--orientations", 1)
+    if kind == "riesz" and orientations not in (None, 1):
+        raise UserError("--orientations does not apply to --pyramid riesz (its orientation is measured per pixel)")
     return PyramidSpec(kind, orientations)
 
 

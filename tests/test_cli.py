@@ -142,6 +142,7 @@ def test_overwrite(tmp_path, clip_file):
         (["--mode", "color", "--sigma", "2"], ["--sigma", "--mode motion only"]),
         (["--mode", "color", "--filter", "butter"], ["--filter", "--mode motion only"]),
         (["--mode", "color", "--level", "9"], ["too small", "level 9"]),
+        (["--pyramid", "riesz", "--orientations", "4"], ["--orientations", "riesz"]),
     ],
 )
 def test_bad_settings_are_one_line_errors(tmp_path, clip_file, extra, words):

@@ -141,8 +141,15 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
 def _magnify_chunk(block, temporal, alpha, spec, halos, margins=(0, 0), sigma=0.0, reference=None,
                    block_info=None):
     start, stop, pad_before, pad_after = block_position(block_info, *halos, block.shape[0])
-    out = magnify_block(block, temporal, alpha, spec, start, stop, pad_before=pad_before, pad_after=pad_after,
-                        sigma=sigma, reference=reference)
+    if spec.kind == "riesz":
+        from ..kernels.riesz import SKIP_OCTAVES, magnify_block_riesz
+
+        levels = None if spec.levels is None else max(1, spec.levels - SKIP_OCTAVES)
+        out = magnify_block_riesz(block, temporal, alpha, start, stop, pad_before, pad_after, sigma=sigma,
+                                  reference=reference, levels=levels)
+    else:
+        out = magnify_block(block, temporal, alpha, spec, start, stop, pad_before=pad_before,
+                            pad_after=pad_after, sigma=sigma, reference=reference)
     dy, dx = margins
     return out[:, dy : out.shape[1] - dy, dx : out.shape[2] - dx]
 
@@ -171,6 +178,8 @@ def pyramid_bands(video, pyramid: PyramidSpec | None = None, *, tile: int | None
     """
     frames, _ = as_frames(video, 1)
     height, width = frames.shape[1:3]
+    if pyramid is not None and pyramid.kind == "riesz":
+        raise UserError("pyramid_bands gives the bands of a steerable pyramid; the Riesz pyramid has none")
     rows, cols, margin, spec = tiling(pyramid or PyramidSpec(), height, width, tile, tile_margin)
     filters = pyramid_filters((height, width), spec)
     frames = frames.rechunk({1: rows, 2: cols, 3: -1})

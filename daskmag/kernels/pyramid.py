@@ -71,6 +71,9 @@ PYRAMID_KINDS = {
     "half-octave": PyramidKind(2, 8, "raised-cosine", twidth=0.75),
     "smooth-half-octave": PyramidKind(2, 8, "cosine-power"),
     "quarter-octave": PyramidKind(4, 8, "cosine-power"),
+    # Wadhwa et al., ICCP 2014: one real band per octave and its Riesz
+    # transform (daskmag.kernels.riesz), not a steerable pyramid
+    "riesz": PyramidKind(1, 1, "riesz"),
 }
 
 
@@ -316,6 +319,8 @@ def pyramid_filters(shape: tuple[int, int], spec: PyramidSpec = PyramidSpec()) -
     """
     shape = (int(shape[0]), int(shape[1]))
     kind = PYRAMID_KINDS[spec.kind]
+    if kind.window not in _RADIAL:
+        raise ValueError(f"{spec.kind!r} is not a steerable pyramid (see daskmag.kernels.riesz)")
     n_levels = spec.n_levels(shape)
     radius, angle = _frequency_grid(shape)
     highpass, radial_bands, lowpass = _RADIAL[kind.window](radius, kind, n_levels)

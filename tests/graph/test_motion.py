@@ -168,3 +168,26 @@ def test_tiles_bound_the_block_size():
     out = magnify_motion(frames, 10, *BAND, FPS, tile=512)
     assert max(out.chunks[1]) <= 512 + 64 and max(out.chunks[2]) <= 512 + 64
     assert len(out.chunks[0]) > 1
+
+
+def test_riesz_pyramid_through_the_graph(texture_clip, grating_clip):
+    """--pyramid riesz: the fast kernel behind the same graph, chunking-independent, gains as measured on the kernel."""
+    from conftest import IN_BAND, OUT_OF_BAND
+    from daskmag.kernels.pyramid import PyramidSpec
+    from daskmag.measure import motion_gain
+
+    riesz = PyramidSpec("riesz")
+    one = magnify_motion(texture_clip, 10, *BAND, FPS, pyramid=riesz).compute(scheduler="threads")
+    blocks = magnify_motion(da.from_array(texture_clip, chunks=(30, -1, -1, -1)), 10, *BAND, FPS, pyramid=riesz,
+                            time_chunk=30)
+    assert len(blocks.chunks[0]) > 1
+    many = blocks.compute(scheduler="threads")
+    assert np.abs(one.astype(int) - many).max() <= 1
+    assert np.array_equal(magnify_motion(texture_clip, 0, *BAND, FPS, pyramid=riesz).compute(), texture_clip)
+    gains = motion_gain(grating_clip, magnify_motion(grating_clip, 10, *BAND, FPS, pyramid=riesz).compute(),
+                        [IN_BAND, OUT_OF_BAND], FPS, trim=5)
+    assert abs(gains[0] - 11) < 0.03 * 11 and abs(gains[1] - 1) < 0.03
+    texture_gain = motion_gain(texture_clip, one, [IN_BAND], FPS, trim=5)[0]
+    assert 0.7 * 11 < texture_gain < 11 * 1.03  # the finest octave is not magnified: see kernels/riesz.py
+    with pytest.raises(UserError, match="no"):
+        pyramid_bands(texture_clip, riesz)

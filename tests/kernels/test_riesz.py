@@ -5,9 +5,9 @@ import pytest
 
 from conftest import BAND, FPS, IN_BAND, OUT_OF_BAND
 from daskmag.measure import global_shifts, motion_gain
-from daskmag.phase import magnify_block
-from daskmag.pyramid import PyramidSpec
-from daskmag.riesz import (
+from daskmag.kernels.phase import magnify_block
+from daskmag.kernels.pyramid import PyramidSpec
+from daskmag.kernels.riesz import (
     amplitude_phase_orientation,
     analyse_level,
     collapse,
@@ -18,7 +18,7 @@ from daskmag.riesz import (
     magnify_block_riesz,
     riesz_filters,
 )
-from daskmag.temporal import make_filter, reference_highpass
+from daskmag.kernels.temporal import make_filter, reference_highpass
 
 ALPHA = 10.0
 #: Frames left out at each end of the gain measurements.

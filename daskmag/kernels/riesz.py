@@ -13,7 +13,7 @@ Design
 ------
 Pyramid
     Frequency-domain, with the radial filters of the octave steerable
-    pyramid (:mod:`daskmag.pyramid`, after Portilla & Simoncelli and MIT's
+    pyramid (:mod:`daskmag.kernels.pyramid`, after Portilla & Simoncelli and MIT's
     ``getFilters``): raised cosines in log frequency, one octave wide, whose
     squares sum to one at every frequency.  The pyramid is therefore a tight
     frame and :func:`collapse` of :func:`decompose` is exact to float32
@@ -48,13 +48,13 @@ Riesz transform
     sampling, while here each level spans ``[pi/4, pi]`` of its own grid;
     in the frequency domain the exact transform costs the same.
 
-Processing (as :func:`daskmag.phase.magnify_block`)
+Processing (as :func:`daskmag.kernels.phase.magnify_block`)
     Per level, the quaternionic phase *increments* between consecutive
     frames, ``log(q[t + 1] conj(q[t]))`` (its ``k`` part dropped, as the
     paper), give ``phi cos theta`` and ``phi sin theta``; these two
     orientation-invariant series (``(phi, theta)`` and ``(-phi, theta + pi)``
     are the same quaternion) are band-passed from their increments with
-    :meth:`daskmag.temporal.TemporalFilter.phase` (no reference frame, so
+    :meth:`daskmag.kernels.temporal.TemporalFilter.phase` (no reference frame, so
     any time chunking gives the same result; the clip's ends are continued
     by linear prediction), multiplied by ``alpha`` (or attenuate-other with
     ``reference``), optionally smoothed with an amplitude-weighted Gaussian,
@@ -84,8 +84,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._backend import array_module, fft_module, ndimage_module, scratch_arrays
-from .color import add_luma, luma
+from .backend import array_module, fft_module, ndimage_module, scratch_arrays
+from .colourspace import add_luma, luma
 from .temporal import FIRFilter, TemporalFilter
 
 #: Finest octaves left unprocessed in the high-pass residual (see the module docstring).
@@ -151,7 +151,7 @@ class RieszFilters:
 
 def _radial(radius, cutoff):
     """Raised-cosine (log2 frequency, one octave) high/low masks below ``cutoff``;
-    their squares sum to one (as :func:`daskmag.pyramid._radial_pair`)."""
+    their squares sum to one (as :func:`daskmag.kernels.pyramid._radial_pair`)."""
     with np.errstate(divide="ignore"):
         log_rad = np.clip(np.log2(radius / cutoff), -1.0, 0.0)
     high = np.abs(np.cos(log_rad * np.pi / 2.0))
@@ -253,7 +253,7 @@ def riesz_filters(shape: tuple[int, int], levels: int | None = None,
         raise ValueError(f"skip_octaves must be at least 0, got {skip_octaves}")
     fy = np.fft.fftfreq(height)[:, None]
     fx = np.fft.rfftfreq(width)[None, :]
-    radius = 2.0 * np.hypot(fx, fy)  # Nyquist = 1, as daskmag.pyramid
+    radius = 2.0 * np.hypot(fx, fy)  # Nyquist = 1, as daskmag.kernels.pyramid
     # the residual above the levels
     _, low = _radial(radius, 2.0 ** -skip_octaves)
     highpass = np.sqrt(np.clip(1.0 - low**2, 0.0, None))
@@ -475,7 +475,7 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
     """Pass 2: a level's phase change (``phi cos theta, phi sin theta``) at frames ``[start, stop)``.
 
     ``alpha * bandpass``, or with ``reference`` ``(1 + alpha) * bandpass - (phase - lowpass)``,
-    as :func:`daskmag.phase.phase_shift`, on both series.
+    as :func:`daskmag.kernels.phase.phase_shift`, on both series.
 
     Parameters
     ----------
@@ -607,7 +607,7 @@ def magnify_block_riesz(rgb, temporal, alpha: float, start: int = 0, stop: int |
                         skip_octaves: int = SKIP_OCTAVES, keep_bytes: int = KEEP_BYTES):
     """Magnify motion in a block of RGB frames with a Riesz pyramid; return frames ``[start, stop)``.
 
-    The same contract as :func:`daskmag.phase.magnify_block` (Wadhwa et al.,
+    The same contract as :func:`daskmag.kernels.phase.magnify_block` (Wadhwa et al.,
     ICCP 2014, with this project's increment-based temporal filtering; see
     the module docstring).
 
@@ -616,7 +616,7 @@ def magnify_block_riesz(rgb, temporal, alpha: float, start: int = 0, stop: int |
     rgb : uint8 array (T, H, W, 3)
         The block's frames, temporal halo included (NumPy or CuPy).
     temporal : TemporalFilter or ndarray
-        The temporal band-pass (:func:`daskmag.temporal.make_filter`), or
+        The temporal band-pass (:func:`daskmag.kernels.temporal.make_filter`), or
         symmetric FIR taps (odd length, zero DC gain).
     alpha : float
         Magnification: in-band motion becomes ``1 + alpha`` times as large.
@@ -630,7 +630,7 @@ def magnify_block_riesz(rgb, temporal, alpha: float, start: int = 0, stop: int |
         of the frame; 0: none.
     reference : TemporalFilter, optional
         Remove motion outside the band (``--attenuate-other``,
-        :func:`daskmag.temporal.reference_highpass`).
+        :func:`daskmag.kernels.temporal.reference_highpass`).
     levels : int, optional
         Processed levels (octaves); default :func:`default_levels`.
     skip_octaves : int
