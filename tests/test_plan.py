@@ -64,3 +64,26 @@ def test_colour_blocks_use_the_filter_halo():
     plan = plan_colour(10_000, 160, 160, temporal, 4)
     assert plan.halo == len(temporal.taps) // 2 and sum(plan.time_chunks) == 10_000
     assert np.all(np.asarray(plan.time_chunks) >= plan.halo)
+
+
+@pytest.mark.parametrize(
+    "n,halo,chunk,expected",
+    [(100, 10, 30, (30, 30, 30, 10)), (100, 11, 30, (30, 30, 40)), (100, 10, 25, (25, 25, 25, 25)), (5, 10, None, (5,)), (100, 30, 10, (30, 30, 40))],
+)
+def test_plan_time_chunks(n, halo, chunk, expected):
+    chunks = plan_time_chunks(n, 64 * 64, halo, time_chunk=chunk)
+    assert chunks == expected and sum(chunks) == n
+
+
+def test_block_size_does_not_grow_with_the_video():
+    assert plan_time_chunks(1500, 128 * 128, 28)[0] == plan_time_chunks(6000, 128 * 128, 28)[0] == 8 * 28
+    large = plan_time_chunks(100_000, 640 * 640, 28, block_bytes=2**30)[0]
+    assert 28 <= large < 8 * 28 and (large + 2 * 28) * 16 * 640 * 640 <= 2**30
+
+
+def test_blocks_fit_the_memory_budget():
+    chunks = plan_time_chunks(100_000, 1920 * 1080, 27, block_bytes=2**30)
+    assert len(set(chunks[:-1])) == 1
+    assert chunks[0] >= 27
+    short = plan_time_chunks(300, 432 * 192, 55, min_blocks=2)
+    assert short == (150, 150)

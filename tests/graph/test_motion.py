@@ -9,6 +9,7 @@ from conftest import BAND, FPS
 from daskmag.errors import UserError
 from daskmag.io import open_video
 from daskmag.graph.motion import magnify_motion, pyramid_bands
+from daskmag.kernels.phase import magnify_block
 from daskmag.plan import plan_time_chunks
 from daskmag.settings import Band, MotionSettings
 
@@ -51,33 +52,22 @@ def test_one_and_two_worker_processes_give_the_same_output(clip_file):
     assert np.abs(results[0].astype(int) - results[1]).max() <= 1
 
 
-def test_halo_is_half_the_taps(texture_clip):
-    taps = design_bandpass(*BAND, FPS)
-    chunks = plan_time_chunks(1000, 128 * 128, len(taps) // 2, time_chunk=100)
-    assert chunks == (100,) * 10
+def test_halo_is_half_the_taps(texture_clip, monkeypatch):
+    """Each block's kernel gets taps // 2 frames of each neighbour (predicted at the clip's ends)."""
+    import daskmag.graph.motion as graph
 
+    halo = len(design_bandpass(*BAND, FPS)) // 2
+    calls = []
 
-@pytest.mark.parametrize(
-    "n,halo,chunk,expected",
-    [(100, 10, 30, (30, 30, 30, 10)), (100, 11, 30, (30, 30, 40)), (100, 10, 25, (25, 25, 25, 25)), (5, 10, None, (5,)), (100, 30, 10, (30, 30, 40))],
-)
-def test_plan_time_chunks(n, halo, chunk, expected):
-    chunks = plan_time_chunks(n, 64 * 64, halo, time_chunk=chunk)
-    assert chunks == expected and sum(chunks) == n
+    def recording(block, temporal, alpha, spec, start, stop, **kwargs):
+        calls.append((block.shape[0], start, stop, kwargs["pad_before"], kwargs["pad_after"]))
+        return magnify_block(block, temporal, alpha, spec, start, stop, **kwargs)
 
-
-def test_block_size_does_not_grow_with_the_video():
-    assert plan_time_chunks(1500, 128 * 128, 28)[0] == plan_time_chunks(6000, 128 * 128, 28)[0] == 8 * 28
-    large = plan_time_chunks(100_000, 640 * 640, 28, block_bytes=2**30)[0]
-    assert 28 <= large < 8 * 28 and (large + 2 * 28) * 16 * 640 * 640 <= 2**30
-
-
-def test_blocks_fit_the_memory_budget():
-    chunks = plan_time_chunks(100_000, 1920 * 1080, 27, block_bytes=2**30)
-    assert len(set(chunks[:-1])) == 1
-    assert chunks[0] >= 27
-    short = plan_time_chunks(300, 432 * 192, 55, min_blocks=2)
-    assert short == (150, 150)
+    monkeypatch.setattr(graph, "magnify_block", recording)
+    out = magnify_motion(texture_clip, 10, *BAND, FPS, time_chunk=40).compute(scheduler="sync")
+    assert out.shape == texture_clip.shape
+    assert sorted(calls) == sorted([(40 + halo, 0, 40, halo, 0), (40 + 2 * halo, halo, halo + 40, 0, 0),
+                                    (40 + halo, halo, halo + 40, 0, halo)])
 
 
 @pytest.mark.parametrize(
