@@ -8,6 +8,7 @@ module                        job
 :mod:`.pyramid`               complex steerable pyramid (frequency domain)
 :mod:`.temporal`              temporal band-pass filters of a signal's increments
 :mod:`.phase`                 phase-based motion magnification of one block
+:mod:`.riesz`                 the same with a Riesz pyramid (fast approximation)
 :mod:`.linear`                linear colour magnification of one block
 :mod:`.spatial`               resizing, a region's blend weights
 ============================  ===============================================
