@@ -58,6 +58,10 @@ BATCH_FRAMES = 8
 #: A region uses pyramid levels whose centre wavelength is at most this
 #: fraction of its smaller side (see :func:`usable_levels`).
 WAVELENGTHS_PER_SIDE = 2.0
+#: Each band leaves out the coefficients this many of its centre wavelengths
+#: inside the region's border (at most a quarter of the region's side), whose
+#: support reaches pixels outside the region.
+BORDER_WAVELENGTHS = 1.0
 #: Tiny amplitude squared guarding divisions.
 _EPS = 1e-20
 
@@ -134,6 +138,14 @@ def _box_range(start: int, length: int, size: int, n: int) -> slice:
     return slice(min(lo, n - 1), min(hi, n))
 
 
+def _inset(start: int, length: int, size: int, wavelength: float) -> int:
+    """Pixels left out inside a region's border along one axis (none where it is the frame's edge
+    of a whole-frame axis: the pyramid is periodic there)."""
+    if start == 0 and length == size:
+        return 0
+    return int(min(round(BORDER_WAVELENGTHS * wavelength), length // 4))
+
+
 @dataclass(frozen=True)
 class _Plan:
     """What the kernel needs for one frame size: the bands, and per band the region slices."""
@@ -156,13 +168,16 @@ def _plan(shape, regions, spec, levels) -> _Plan:
         dys.append((1j * wy * band.weights).astype(np.complex64))
         centres.append(band_centre_frequency(band, shape))
         h_b, w_b = band.shape
+        wavelength = band_wavelength(band, shape)
         per_region = []
         for region, used in zip(regions, n_levels):
             if band.level >= used:
                 per_region.append(None)
                 continue
-            per_region.append((_box_range(region.y, region.h, shape[0], h_b),
-                               _box_range(region.x, region.w, shape[1], w_b)))
+            inset_y = _inset(region.y, region.h, shape[0], wavelength)
+            inset_x = _inset(region.x, region.w, shape[1], wavelength)
+            per_region.append((_box_range(region.y + inset_y, region.h - 2 * inset_y, shape[0], h_b),
+                               _box_range(region.x + inset_x, region.w - 2 * inset_x, shape[1], w_b)))
         slices.append(tuple(per_region))
     return _Plan(tuple(bands), tuple(dxs), tuple(dys), tuple(centres), tuple(slices))
 
