@@ -1,4 +1,8 @@
-"""Figures of a measurement: displacement against time, amplitude spectrum with its peaks (matplotlib, Agg)."""
+"""Figures of a measurement: displacement against time, amplitude spectrum with its peaks.
+
+matplotlib's object-oriented API with its Agg canvas (``Figure.savefig``), never
+pyplot: nothing changes the backend or the state of a notebook that calls it.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +13,18 @@ MAX_PANELS = 16
 
 
 def _figure(n_panels: int, height: float = 2.2):
-    import matplotlib
+    """A figure drawn by the Agg canvas directly: no pyplot, so the caller's backend is left alone."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(n_panels, 1, figsize=(8, 0.8 + height * n_panels), squeeze=False,
-                             sharex=True)
-    return plt, fig, axes[:, 0]
+    fig = Figure(figsize=(8, 0.8 + height * n_panels))
+    axes = fig.subplots(n_panels, 1, squeeze=False, sharex=True)
+    return fig, axes[:, 0]
 
 
 def plot_displacement(result, path):
     """``dx`` and ``dy`` (pixels) against time (s), one panel per region."""
     regions = result.regions[:MAX_PANELS]
-    plt, fig, axes = _figure(len(regions))
+    fig, axes = _figure(len(regions))
     for r, (ax, region) in enumerate(zip(axes, regions)):
         ax.plot(result.times, result.displacement[:, r, 0], lw=0.8, label="dx (+ right)")
         ax.plot(result.times, result.displacement[:, r, 1], lw=0.8, label="dy (+ down)")
@@ -34,7 +36,6 @@ def plot_displacement(result, path):
     _note_more(fig, result)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_spectrum(result, path):
@@ -42,7 +43,7 @@ def plot_spectrum(result, path):
     from .spectrum import noise_floor
 
     regions = result.regions[:MAX_PANELS]
-    plt, fig, axes = _figure(len(regions))
+    fig, axes = _figure(len(regions))
     f = result.frequencies
     for r, (ax, region) in enumerate(zip(axes, regions)):
         for k, (direction, colour) in enumerate((("x", "C0"), ("y", "C1"))):
@@ -68,7 +69,6 @@ def plot_spectrum(result, path):
     _note_more(fig, result)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _note_more(fig, result):
