@@ -200,7 +200,9 @@ def _band_data(spectrum, band, derivative_x, derivative_y, local: bool):
 
 
 def _wrap(phase):
-    return (phase + np.pi) % (2 * np.pi) - np.pi
+    """``phase`` wrapped into [-pi, pi), in its own precision."""
+    two_pi = phase.dtype.type(2 * np.pi)
+    return np.remainder(phase + two_pi / 2, two_pi) - two_pi / 2
 
 
 def measure_block(frames, regions, spec: PyramidSpec = PyramidSpec(), *, levels: int | None = None,
@@ -248,8 +250,9 @@ def measure_block(frames, regions, spec: PyramidSpec = PyramidSpec(), *, levels:
     for begin in range(0, n_frames, BATCH_FRAMES):
         stop = min(begin + BATCH_FRAMES, n_frames)
         spectrum = centred_spectrum(_as_luma(frames[begin:stop]))
-        data = [_band_data(spectrum, band, dx, dy, local)
-                for band, dx, dy in zip(plan.bands, plan.derivative_x, plan.derivative_y)]
+        data = [_band_data(spectrum, band, dx, dy, local) if any(box is not None for box in boxes)
+                else (None, None, None)  # no region uses this band
+                for band, dx, dy, boxes in zip(plan.bands, plan.derivative_x, plan.derivative_y, plan.slices)]
         del spectrum
         if previous is not None:
             data = [tuple(None if a is None else np.concatenate([p, a]) for p, a in zip(prev, now))
@@ -258,7 +261,7 @@ def measure_block(frames, regions, spec: PyramidSpec = PyramidSpec(), *, levels:
         else:
             first = begin
         previous = [tuple(None if a is None else a[-1:] for a in band_data) for band_data in data]
-        steps = len(data[0][0]) - 1
+        steps = stop - first - 1
         if steps < 1:
             continue
         out[first : first + steps] = _solve_steps(data, plan, order, n_regions, local)
@@ -267,7 +270,7 @@ def measure_block(frames, regions, spec: PyramidSpec = PyramidSpec(), *, levels:
 
 def _solve_steps(data, plan: _Plan, order, n_regions: int, local: bool) -> np.ndarray:
     """Coarse-to-fine weighted least squares for the steps of one batch: (steps, regions, 2)."""
-    steps = len(data[0][0]) - 1
+    steps = next(len(c) for c, _, _ in data if c is not None) - 1
     result = np.zeros((steps, n_regions, 2))
     for r in range(n_regions):
         normal = np.zeros((steps, 2, 2))
@@ -295,8 +298,11 @@ def _solve_steps(data, plan: _Plan, order, n_regions: int, local: bool) -> np.nd
             else:
                 kx = np.full(product.shape, plan.centre[i][0])
                 ky = np.full(product.shape, plan.centre[i][1])
-            predicted = -(kx * estimate[:, 0, None, None] + ky * estimate[:, 1, None, None])
-            dphi = predicted + _wrap(np.angle(product) - predicted)
+            dphi = np.angle(product)
+            if np.any(estimate):
+                shift = estimate.astype(np.float32)
+                predicted = -(kx * shift[:, 0, None, None] + ky * shift[:, 1, None, None])
+                dphi = predicted + _wrap(dphi - predicted)
             axes = (1, 2)
             wkx, wky = weight * kx, weight * ky
             normal[:, 0, 0] += (wkx * kx).sum(axes)
