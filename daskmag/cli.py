@@ -15,6 +15,7 @@ from .errors import UserError
 from .kernels.pyramid import PYRAMID_KINDS
 from .kernels.temporal import DEFAULT_WINDOW, FILTER_KINDS
 from .settings import CRF_RANGE, ON_CORRUPT
+from .measure.cli import add_parser as add_measure_parser, run as measure_command
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -160,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="frames, size, frame rate, duration and codec")
     info.add_argument("input")
 
+    add_measure_parser(sub)
+
     demo = sub.add_parser("demo", help="magnify a built-in synthetic clip (no download)")
     demo.add_argument("-o", "--output", default="daskmag-demo", help="output folder (default daskmag-demo)")
     demo.add_argument("--workers", type=_whole)
@@ -178,7 +181,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"magnify": _magnify, "ingest": _ingest, "info": _info, "demo": _demo}[args.command](args)
+        return {"magnify": _magnify, "ingest": _ingest, "info": _info, "demo": _demo,
+                "measure": measure_command}[args.command](args)
     except UserError as exc:
         print(f"daskmag: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

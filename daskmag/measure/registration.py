@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels.colourspace import RGB_TO_YIQ, luma
+from ..kernels.colourspace import RGB_TO_YIQ, luma
 
 
 def global_shifts(frames, reference: int = 0, max_frequency: float = 0.15) -> np.ndarray:
