@@ -143,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: 512 for frames above 1024x1024 pixels; 0: whole frames)")
     mag.add_argument("--time-chunk", type=_whole, default=None,
                      help="frames per time block (default: sized to ~1 GiB of working memory)")
+    mag.add_argument("--side-by-side", action="store_true",
+                     help="write the input and the magnified video next to each other, each labelled")
     mag.add_argument("--overwrite", action="store_true", help="replace an existing output")
     mag.add_argument("--restart", action="store_true",
                      help="discard the finished blocks of an interrupted run instead of resuming it")
@@ -215,7 +217,8 @@ def _magnify(args) -> int:
         source, args.output, settings, Band(args.low, args.high, args.fps),
         Selection(start=args.start, end=args.end, max_frames=args.max_frames, scale=args.scale, roi=args.roi,
                   on_corrupt=args.on_corrupt),
-        OutputSettings(crf=args.crf, overwrite=args.overwrite, restart=args.restart),
+        OutputSettings(crf=args.crf, overwrite=args.overwrite, restart=args.restart,
+                       side_by_side=args.side_by_side),
         Execution(workers=args.workers, scheduler=args.scheduler, processes=args.processes, device=args.accel,
                   time_chunk=args.time_chunk, tile=args.tile),
     )

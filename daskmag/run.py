@@ -69,6 +69,7 @@ class Job:
             "band": self.band.to_dict(),
             "selection": self.selection.to_dict(),
             "crf": self.write.crf,
+            "side_by_side": self.write.side_by_side,
             "blocks": {key: execution[key] for key in ("time_chunk", "tile")},
         }
 
@@ -97,13 +98,19 @@ def warn_variable_rate(info):
              f"{float(info.fps):.6g} fps ({info.n_frames} frames from {info.stored_frames})")
 
 
+def describe_settings(settings, band) -> str:
+    """A short label of what was done, e.g. ``"motion x21 (alpha 20), 72-92 Hz"``."""
+    mode = "colour" if isinstance(settings, ColourSettings) else "motion"
+    return f"{mode} alpha {settings.alpha:g}, {band.low:g}-{band.high:g} Hz at {band.fps:g} fps"
+
+
 def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = None, low: float | None = None,
                  high: float | None = None, fps: float | None = None, taps: int | None = None,
                  pyramid=None, filter: str | None = None, order: int | None = None, causal: bool | None = None,
                  sigma: float | None = None, attenuate_other: bool | None = None, level: int | None = None,
                  chroma_attenuation: float | None = None, start=None, end=None, max_frames: int | None = None,
                  scale: float = 1.0, roi=None, on_corrupt: str = "stop", crf: int = 17, overwrite: bool = False,
-                 restart: bool = False, workers: int | None = None, scheduler: str | None = None,
+                 restart: bool = False, side_by_side: bool = False, workers: int | None = None, scheduler: str | None = None,
                  processes: bool = False, time_chunk: int | None = None, tile: int | None = None,
                  progress: bool = True, quiet: bool = False, client=None) -> MagnifyResult:
     """Magnify motion (or colour) in a video file or ingested store and write the result.
@@ -129,8 +136,9 @@ def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = 
         The output keeps the input's stored frame rate.
     start, end, max_frames, scale, roi, on_corrupt
         Which frames and pixels: :class:`daskmag.settings.Selection`.
-    crf, overwrite, restart
-        How the output is written: :class:`daskmag.settings.OutputSettings`.
+    crf, overwrite, restart, side_by_side
+        How the output is written: :class:`daskmag.settings.OutputSettings`
+        (``side_by_side``: the input and the result next to each other, labelled).
     workers, scheduler, processes, time_chunk, tile
         Where and in what blocks it runs: :class:`daskmag.settings.Execution`.
     progress, quiet : bool
@@ -157,7 +165,7 @@ def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = 
                              chroma_attenuation=chroma_attenuation)
     job = Job(source, output, settings, Band(low, high, fps),
               Selection(start=start, end=end, max_frames=max_frames, scale=scale, roi=roi, on_corrupt=on_corrupt),
-              OutputSettings(crf=crf, overwrite=overwrite, restart=restart),
+              OutputSettings(crf=crf, overwrite=overwrite, restart=restart, side_by_side=side_by_side),
               Execution(workers=workers, scheduler=scheduler, processes=processes, time_chunk=time_chunk,
                         tile=tile))
     return run_job(job, progress=progress, quiet=quiet, client=client)
@@ -229,6 +237,10 @@ def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None
 
         video = scale_video(reader.frames(info, plan_here.first, plan_here.stop), job.selection.scale)
         frames = magnify(video) if plan_here.roi is None else in_region(video, plan_here.roi, magnify)
+        if job.write.side_by_side:
+            from .graph.compare import side_by_side
+
+            frames = side_by_side(video, frames, "input", describe_settings(settings, band))
         with _progress_bar(frames.shape[0], progress) as bar:
             write_video(frames, output, info.fps, crf=job.write.crf, overwrite=job.write.overwrite,
                         client=client, progress=bar.update, restart=job.write.restart, on_resume=say_resuming,

@@ -489,6 +489,8 @@ class OutputSettings(_Settings):
         Replace an existing output.
     restart : bool
         Discard the finished blocks of an interrupted run instead of resuming it.
+    side_by_side : bool
+        Write the input and the result next to each other, each labelled.
 
     Raises
     ------
@@ -499,11 +501,13 @@ class OutputSettings(_Settings):
     crf: int = 17
     overwrite: bool = False
     restart: bool = False
+    side_by_side: bool = False
 
     def __post_init__(self):
         _set(self, "crf", _whole(self.crf, "--crf", *CRF_RANGE, allow_none=False))
         _set(self, "overwrite", bool(self.overwrite))
         _set(self, "restart", bool(self.restart))
+        _set(self, "side_by_side", bool(self.side_by_side))
 
 
 @dataclass(frozen=True)

@@ -384,3 +384,16 @@ def test_local_worker_processes_give_the_same_output(tmp_path, clip_file):
         assert result.returncode == 0, result.stderr
         outputs.append(open_video(out).frames.compute())
     assert np.abs(outputs[0].astype(int) - outputs[1]).max() <= 1
+
+
+def test_side_by_side_output_holds_the_input_and_the_magnified_frames(tmp_path, clip_file):
+    plain, both = tmp_path / "plain.mkv", tmp_path / "both.mkv"
+    common = ["-a", 10, "--low", BAND[0], "--high", BAND[1], "--workers", 2]
+    assert daskmag("magnify", clip_file, "-o", plain, *common).returncode == 0
+    result = daskmag("magnify", clip_file, "-o", both, *common, "--side-by-side")
+    assert result.returncode == 0, result.stderr
+    frames = open_video(both).frames.compute()
+    source, magnified = open_video(clip_file).frames.compute(), open_video(plain).frames.compute()
+    assert frames.shape == (120, 128 + 18, 2 * 128 + 8, 3)
+    assert np.array_equal(frames[:, 18:, :128], source)
+    assert np.array_equal(frames[:, 18:, 136:], magnified)
