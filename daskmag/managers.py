@@ -142,15 +142,21 @@ def kubernetes_spec(name: str | None = None, n_workers: int | None = None) -> di
         env = [{"name": key, "value": value} for key, value in env.items()] + list(configured)
     command = dask.config.get("kubernetes.worker-command", "dask-worker")
     command = command.split() if isinstance(command, str) else list(command)
+    if command[:1] == ["dask-worker"]:  # dask-kubernetes' default; distributed now installs only `dask`
+        command = ["dask", "worker", *command[1:]]
     if "--nthreads" not in command:
         command += ["--nthreads", "1"]
     name = name or dask.config.get("kubernetes.name", "daskmag-{uuid}").format(
         user=_user(), uuid=_short_uuid())
-    return make_cluster_spec(
+    spec = make_cluster_spec(
         name=name, image=image, n_workers=n_workers if n_workers is not None else 0,
         resources=dask.config.get("kubernetes.resources", None) or None, env=env,
         worker_command=command,
         scheduler_service_type=dask.config.get("kubernetes.scheduler-service-type", "ClusterIP"))
+    for container in spec["spec"]["scheduler"]["spec"]["containers"]:
+        if container.get("args", [])[:1] == ["dask-scheduler"]:  # as the worker command
+            container["args"] = ["dask", "scheduler", *container["args"][1:]]
+    return spec
 
 
 def _user() -> str:
