@@ -114,8 +114,11 @@ def kubernetes_spec(name: str | None = None, n_workers: int | None = None) -> di
 
     From the ``kubernetes.*`` Dask configuration (image, resources, env,
     worker-command, scheduler-service-type); daskmag adds
-    :data:`daskmag.cluster.WORKER_ENVIRON` to the environment and runs each
-    worker with one thread.
+    :data:`daskmag.cluster.WORKER_ENVIRON` to the environment, runs each
+    worker with one thread, and mounts ``daskmag.kubernetes.volumes`` at
+    ``daskmag.kubernetes.volume-mounts`` in the workers (Kubernetes' own
+    ``volumes`` and ``volumeMounts`` entries): the workers read the inputs
+    and write the outputs at the same paths as the batch's pod.
 
     Raises
     ------
@@ -156,6 +159,14 @@ def kubernetes_spec(name: str | None = None, n_workers: int | None = None) -> di
     for container in spec["spec"]["scheduler"]["spec"]["containers"]:
         if container.get("args", [])[:1] == ["dask-scheduler"]:  # as the worker command
             container["args"] = ["dask", "scheduler", *container["args"][1:]]
+    # the workers read the inputs and write the outputs' parts at the client's paths
+    volumes = dask.config.get("daskmag.kubernetes.volumes", []) or []
+    mounts = dask.config.get("daskmag.kubernetes.volume-mounts", []) or []
+    if volumes or mounts:
+        pod = spec["spec"]["worker"]["spec"]
+        pod["volumes"] = list(pod.get("volumes", [])) + list(volumes)
+        for container in pod["containers"]:
+            container["volumeMounts"] = list(container.get("volumeMounts", [])) + list(mounts)
     return spec
 
 

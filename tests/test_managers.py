@@ -106,7 +106,9 @@ def test_kubernetes_spec_from_the_dask_configuration():
     pytest.importorskip("dask_kubernetes", reason="dask-kubernetes is not installed (the 'cluster' extra)")
     config = {"kubernetes.image": "registry.example/daskmag:0.1",
               "kubernetes.resources": {"limits": {"memory": "2500Mi"}, "requests": {"cpu": "1", "memory": "2Gi"}},
-              "kubernetes.env": {"EXTRA": "yes"}}
+              "kubernetes.env": {"EXTRA": "yes"},
+              "daskmag.kubernetes.volumes": [{"name": "footage", "persistentVolumeClaim": {"claimName": "f"}}],
+              "daskmag.kubernetes.volume-mounts": [{"name": "footage", "mountPath": "/footage"}]}
     with dask.config.set(config):
         spec = kubernetes_spec(name="daskmag-test", n_workers=2)
     assert spec["kind"] == "DaskCluster" and spec["metadata"]["name"] == "daskmag-test"
@@ -118,6 +120,8 @@ def test_kubernetes_spec_from_the_dask_configuration():
     assert container["resources"]["limits"]["memory"] == "2500Mi"
     env = {item["name"]: item["value"] for item in container["env"]}
     assert env["EXTRA"] == "yes" and env["MALLOC_TRIM_THRESHOLD_"] == WORKER_ENVIRON["MALLOC_TRIM_THRESHOLD_"]
+    assert worker["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == "f"
+    assert container["volumeMounts"] == [{"name": "footage", "mountPath": "/footage"}]
     scheduler = spec["spec"]["scheduler"]["spec"]["containers"][0]
     assert scheduler["args"][:2] == ["dask", "scheduler"]  # distributed installs `dask`, not `dask-scheduler`
     assert scheduler["image"] == container["image"]
@@ -193,3 +197,29 @@ def test_real_slurm_batch(tmp_path):
     assert [probe(tmp_path / "out" / f"c{seed}.mkv").n_frames for seed in range(2)] == [40, 40]
     logs = list((tmp_path / "logs").glob("dask-worker-*.err"))
     assert logs, "no worker ran as a SLURM job"
+
+
+def test_recipes_run_one_batch_through_a_manager():
+    """cluster/: the sbatch and PBS scripts and the Kubernetes Job each run one `daskmag batch --cluster`."""
+    from pathlib import Path
+
+    import yaml
+
+    folder = Path(__file__).resolve().parents[1] / "cluster"
+    for script, kind in (("slurm.sbatch", "slurm"), ("pbs.sh", "pbs")):
+        text = (folder / script).read_text()
+        assert subprocess.run(["bash", "-n", str(folder / script)]).returncode == 0
+        assert f"--cluster {kind}" in text and "daskmag batch" in text
+    documents = list(yaml.safe_load_all((folder / "kubernetes.yaml").read_text()))
+    job = next(d for d in documents if d["kind"] == "Job")
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[:2] == ["daskmag", "batch"] and "kubernetes" in command
+    config = yaml.safe_load(next(d for d in documents if d["kind"] == "ConfigMap")["data"]["kubernetes.yaml"])
+    with dask.config.set(config):  # the recipe's configuration gives a spec with the footage mounted
+        pytest.importorskip("dask_kubernetes")
+        spec = kubernetes_spec(name="recipe")
+    mounts = spec["spec"]["worker"]["spec"]["containers"][0]["volumeMounts"]
+    assert {"name": "footage", "mountPath": "/footage"} in mounts
+    compose = yaml.safe_load((folder / "compose.yaml").read_text())
+    assert set(compose["services"]) == {"scheduler", "worker", "batch"}
+    assert compose["services"]["batch"]["command"][:2] == ["daskmag", "batch"]
