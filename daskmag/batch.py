@@ -448,6 +448,10 @@ def run_batch(jobs, outdir, *, client, progress: bool = True, window: int | None
     bar = progress_bar(sum(r.frames or 0 for r, _, _ in checked), progress)
 
     def fail(record, exc, prepared=None):
+        if record.status in ("pending", "running"):  # counted in the bar: it will not be written
+            bar.total -= record.frames or 0
+            bar.update(-record.frames_done)
+            bar.refresh()
         record.status, record.error = "failed", one_line(exc)
         record.seconds = time.time() - record.started if record.started else None
         if prepared is not None and isinstance(exc, UserError):
@@ -511,10 +515,7 @@ def run_batch(jobs, outdir, *, client, progress: bool = True, window: int | None
             publish()
 
     def on_error(prepared, exc):
-        record = owners[prepared]
-        bar.update(-record.frames_done)  # the bar counts frames that will be written
-        bar.total -= record.frames or 0
-        fail(record, exc, prepared)
+        fail(owners[prepared], exc, prepared)
 
     with bar:
         try:
