@@ -12,7 +12,8 @@ and memory stays that of one window however many files there are.
 A finished output is skipped; an interrupted one resumes from its finished
 blocks (as ``magnify`` does), so running the same command again after a kill
 or a time limit finishes the job.  ``OUTDIR/batch-report.json`` (and the same
-as ``batch-report.csv``) is rewritten as files finish: one record per input
+as ``batch-report.csv``) is rewritten as files change state (and at most
+once a second as blocks finish): one record per input
 with ``input``, ``output``, ``status`` (``pending``, ``running``, ``done``,
 ``skipped`` or ``failed``), ``error`` (one line or null), ``frames``,
 ``seconds`` and ``settings``.
@@ -42,6 +43,8 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpe
                   ".mxf", ".wmv", ".flv", ".nut", ".y4m", ".cine", ".zarr")
 #: Report columns, in order (``settings`` is JSON in the CSV).
 COLUMNS = ("input", "output", "status", "error", "frames", "seconds", "settings")
+#: Least seconds between two rewrites of the report for blocks alone (a file's change of state rewrites it at once).
+REPORT_INTERVAL = 1.0
 #: Final states of a file.
 FINAL = ("done", "skipped", "failed")
 
@@ -258,6 +261,7 @@ class Report:
         self.outdir = Path(outdir)
         self.records = records
         self.started = time.time()
+        self.written = 0.0
 
     def totals(self) -> dict:
         counts = {state: 0 for state in ("pending", "running", "done", "skipped", "failed")}
@@ -284,6 +288,7 @@ class Report:
                              "" if r.seconds is None else f"{r.seconds:.3f}",
                              json.dumps(r.settings, sort_keys=True) if r.settings else ""])
         _replace_text(self.outdir / REPORT_CSV, buffer.getvalue())
+        self.written = time.time()
 
 
 def _replace_text(path: Path, text: str):
@@ -512,6 +517,8 @@ def run_batch(jobs, outdir, *, client, progress: bool = True, window: int | None
         if remaining[prepared] == 0:
             finish(prepared, record)
         else:
+            if time.time() - report.written >= REPORT_INTERVAL:  # frames done, for watchers
+                report.write()
             publish()
 
     def on_error(prepared, exc):
