@@ -1,20 +1,13 @@
 #!/bin/bash
-# Magnify one long video on a PBS/Torque allocation.
-#   qsub -v INPUT=long.mp4,OUTPUT=long-x10.mp4,OPTIONS="-a 10 --low 5 --high 8" cluster/pbs.sh
-#PBS -N daskmag
-#PBS -l select=4:ncpus=8:mem=16gb
-#PBS -l walltime=04:00:00
-set -euo pipefail
+# One daskmag batch on PBS/Torque: this job runs the client and the scheduler;
+# dask-jobqueue submits the workers as PBS jobs (jobqueue.pbs in
+# ~/.config/dask/jobqueue.yaml: queue, cores, memory, walltime, resource-spec).
+#   qsub -v INPUT=footage/,OUTPUT=magnified/,OPTIONS="-a 10 --low 5 --high 8" cluster/pbs.sh
+#PBS -N daskmag-batch
+#PBS -l select=1:ncpus=1:mem=4gb
+#PBS -l walltime=24:00:00
+set -uo pipefail
 cd "$PBS_O_WORKDIR"
-export MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_MMAP_THRESHOLD_=1073741824
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
-scheduler_file=$PWD/daskmag-scheduler-$PBS_JOBID.json
-
-dask scheduler --scheduler-file "$scheduler_file" &
-sleep 5
-# one worker process per core on every node of the allocation
-pbsdsh -- bash -lc "cd $PWD && dask worker --scheduler-file $scheduler_file --nworkers 8 --nthreads 1 --memory-limit 2GiB" &
-sleep 10
-
-address=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['address'])" "$scheduler_file")
-daskmag magnify "$INPUT" -o "$OUTPUT" $OPTIONS --scheduler "$address" --no-progress
+# shellcheck disable=SC2086  # OPTIONS is a list of flags
+daskmag batch "$INPUT" -o "$OUTPUT" $OPTIONS --cluster pbs --min-workers "${MIN_WORKERS:-1}" \
+    --max-workers "${MAX_WORKERS:-32}" --no-progress

@@ -170,7 +170,56 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=_whole)
     demo.add_argument("--overwrite", action="store_true")
     demo.add_argument("--no-progress", action="store_true")
+    _add_batch(sub, mag)
     return parser
+
+
+#: ``magnify`` options that say where a batch runs: not per file (a manifest column).
+BATCH_WIDE = ("workers", "processes", "scheduler", "accel", "no-progress")
+
+
+def _add_batch(sub, mag):
+    """``daskmag batch`` (every ``magnify`` option, for every file) and ``daskmag status``."""
+    from .batch import FORMATS
+    from .managers import KINDS
+
+    bat = sub.add_parser(
+        "batch", help="magnify many files on one cluster, with a report",
+        description="Magnify many videos into one folder: all files' blocks in one bounded window, a file "
+                    "that fails is recorded and the others go on, finished outputs are skipped and "
+                    "interrupted ones resumed. OUTDIR/batch-report.json (and .csv) is rewritten as files "
+                    "finish. Exit status: 0 all done or skipped, 1 any failed, 2 a usage error.")
+    bat.add_argument("inputs", nargs="+", metavar="INPUT",
+                     help="video files, folders (their video files), globs ('footage/*.mov'), or a .csv "
+                          "manifest: a column 'input', optionally 'output', and any magnify option by its "
+                          "long name as a column (per-file settings)")
+    bat.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                     help="output folder (made if missing); outputs are OUTDIR/<input name>.<format>")
+    bat.add_argument("--format", choices=FORMATS, default="mp4", help="output format (default mp4)")
+    bat.add_argument("--cluster", choices=KINDS,
+                     help="start workers through a cluster manager: slurm/pbs/sge/lsf (dask-jobqueue, "
+                          "configured in jobqueue.yaml) or kubernetes (dask-kubernetes' operator); "
+                          "see docs/batch.md")
+    bat.add_argument("--min-workers", type=_whole, default=None, metavar="N",
+                     help="--cluster: adaptive scaling's lower bound (default: daskmag.adapt.minimum, 1)")
+    bat.add_argument("--max-workers", type=_whole, default=None, metavar="N",
+                     help="--cluster: adaptive scaling's upper bound (default: daskmag.adapt.maximum, 8)")
+    bat.add_argument("--blocks-in-flight", dest="in_flight", type=_whole, default=None, metavar="N",
+                     help="time blocks in flight at once, of all files (default: two per worker thread)")
+    options = {}
+    for action in mag._actions:
+        if action.dest in ("help", "input", "video_path", "output"):
+            continue
+        bat._add_action(action)  # the same option, shared as argparse's parents= does
+        long = [o for o in action.option_strings if o.startswith("--")]
+        name = long[0][2:] if long else action.dest
+        if name not in BATCH_WIDE:
+            for alias in {name, action.dest.replace("_", "-")}:
+                options[alias] = action
+    bat.set_defaults(manifest_options=options)
+
+    status = sub.add_parser("status", help="the state of a batch, from its report")
+    status.add_argument("outdir", metavar="OUTDIR", help="the batch's output folder")
 
 
 def _add_on_corrupt(parser):
@@ -183,8 +232,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"magnify": _magnify, "ingest": _ingest, "info": _info, "demo": _demo,
-                "measure": measure_command}[args.command](args)
+        return {"magnify": _magnify, "ingest": _ingest, "info": _info, "demo": _demo, "batch": _batch,
+                "status": _status, "measure": measure_command}[args.command](args)
     except UserError as exc:
         print(f"daskmag: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -194,8 +243,7 @@ def main(argv=None) -> int:
 
 
 def _magnify(args) -> int:
-    from .run import Job, run_job
-    from .settings import Band, Execution, OutputSettings, Selection, mode_settings, pyramid_spec
+    from .run import run_job
 
     source = args.input or args.video_path
     if args.input and args.video_path and args.input != args.video_path:
@@ -204,6 +252,18 @@ def _magnify(args) -> int:
         raise UserError("no input video given (daskmag magnify INPUT -o OUTPUT ...)")
     if not args.output:
         raise UserError("no output given (-o OUTPUT)")
+    job = _job(args, source, args.output)
+    result = run_job(job, progress=not args.no_progress)
+    print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
+          f"{_rate(result.fps)} fps", file=sys.stderr)
+    return 0
+
+
+def _job(args, source, output):
+    """A :class:`~daskmag.run.Job` from ``magnify``'s (or ``batch``'s) parsed options."""
+    from .run import Job
+    from .settings import Band, Execution, OutputSettings, Selection, mode_settings, pyramid_spec
+
     pyramid = None
     if args.pyramid is not None or args.orientations is not None:
         pyramid = pyramid_spec(args.pyramid, args.orientations)
@@ -214,7 +274,7 @@ def _magnify(args) -> int:
                              attenuate_other=args.attenuate_other or None, level=args.level,
                              chroma_attenuation=args.chroma_attenuation)
     job = Job(
-        source, args.output, settings, Band(args.low, args.high, args.fps),
+        source, output, settings, Band(args.low, args.high, args.fps),
         Selection(start=args.start, end=args.end, max_frames=args.max_frames, scale=args.scale, roi=args.roi,
                   on_corrupt=args.on_corrupt),
         OutputSettings(crf=args.crf, overwrite=args.overwrite, restart=args.restart,
@@ -222,10 +282,55 @@ def _magnify(args) -> int:
         Execution(workers=args.workers, scheduler=args.scheduler, processes=args.processes, device=args.accel,
                   time_chunk=args.time_chunk, tile=args.tile),
     )
-    result = run_job(job, progress=not args.no_progress)
-    print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
-          f"{_rate(result.fps)} fps", file=sys.stderr)
-    return 0
+    return job
+
+
+def _batch(args) -> int:
+    from .batch import apply_options, check_columns, check_outputs, collect_inputs, default_output, run_batch
+    from .settings import Execution
+
+    if args.cluster and args.scheduler:
+        raise UserError("give --scheduler or --cluster, not both")
+    if args.in_flight is not None and args.in_flight < 1:
+        raise UserError(f"--blocks-in-flight must be at least 1, got {args.in_flight}")
+    Execution(workers=args.workers, scheduler=args.scheduler, processes=args.processes)  # checks them
+    outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        raise UserError(f"the output folder is a file: {outdir}")
+    entries = collect_inputs(args.inputs)
+    check_columns(entries, args.manifest_options)
+    jobs = []
+    for entry in entries:  # a bad manifest column stops here, before any work; a bad value fails its file
+        output = outdir / entry.output if entry.output else default_output(outdir, entry.source, args.format)
+        try:
+            job = _job(apply_options(args, entry.options, args.manifest_options), entry.source, output)
+        except UserError as exc:
+            job = exc
+        jobs.append((entry.source, output, job))
+    check_outputs([output for _, output, _ in jobs])
+    outdir.mkdir(parents=True, exist_ok=True)
+    if args.cluster:
+        from .managers import managed_client
+
+        context = managed_client(args.cluster, minimum=args.min_workers, maximum=args.max_workers)
+    else:
+        from .cluster import dask_client
+
+        context = dask_client(args.workers, args.scheduler, processes=args.processes)
+    with context as client:
+        result = run_batch(jobs, outdir, client=client, progress=not args.no_progress, window=args.in_flight)
+    counts = {state: sum(r.status == state for r in result.records) for state in ("done", "skipped", "failed")}
+    print(f"batch: {counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed; "
+          f"report: {result.report}", file=sys.stderr)
+    return result.exit_status
+
+
+def _status(args) -> int:
+    from .batch import describe_report, read_report
+
+    report = read_report(args.outdir)
+    print(describe_report(report))
+    return 1 if report["totals"]["files_failed"] else 0
 
 
 def _rate(fps) -> str:

@@ -200,6 +200,40 @@ def preflight(job: Job, min_blocks: int = 1):
     return reader, info, plan, output
 
 
+def job_frames(job: Job, reader, info, threads: int = 1):
+    """The lazy (T, H, W, 3) uint8 result of a checked job (:func:`preflight`'s ``reader`` and ``info``).
+
+    ``threads`` (the cluster's worker threads) sets the least number of time
+    blocks, so that a short clip still keeps every worker busy.
+    """
+    from .graph.region import in_region, scale_video
+    from .plan import plan_job
+
+    plan_here = plan_job(info, job.settings, job.band, job.selection, job.execution, min_blocks=threads)
+    band, settings, execution = plan_here.band, job.settings, job.execution
+
+    def magnify(video):
+        if isinstance(settings, ColourSettings):
+            from .graph.colour import magnify_colour
+
+            return magnify_colour(video, low=band.low, high=band.high, fps=band.fps, settings=settings,
+                                  time_chunk=execution.time_chunk, min_blocks=threads)
+        from .graph.motion import magnify_motion
+        from .plan import auto_tile
+
+        return magnify_motion(video, low=band.low, high=band.high, fps=band.fps, settings=settings,
+                              time_chunk=execution.time_chunk, min_blocks=threads,
+                              tile=auto_tile(video.shape[1], video.shape[2], execution.tile))
+
+    video = scale_video(reader.frames(info, plan_here.first, plan_here.stop), job.selection.scale)
+    frames = magnify(video) if plan_here.roi is None else in_region(video, plan_here.roi, magnify)
+    if job.write.side_by_side:
+        from .graph.compare import side_by_side
+
+        frames = side_by_side(video, frames, "input", describe_settings(settings, band))
+    return frames
+
+
 def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None) -> MagnifyResult:
     """Run a :class:`Job`: check it, build the graph, write the output.
 
@@ -214,33 +248,9 @@ def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None
     warn_variable_rate(info)
 
     def run(client):
-        from .graph.region import in_region, scale_video
         from .io import write_video
-        from .plan import plan_job
 
-        threads = worker_threads(client)
-        plan_here = plan_job(info, job.settings, job.band, job.selection, job.execution, min_blocks=threads)
-        band, settings, execution = plan_here.band, job.settings, job.execution
-
-        def magnify(video):
-            if isinstance(settings, ColourSettings):
-                from .graph.colour import magnify_colour
-
-                return magnify_colour(video, low=band.low, high=band.high, fps=band.fps, settings=settings,
-                                      time_chunk=execution.time_chunk, min_blocks=threads)
-            from .graph.motion import magnify_motion
-            from .plan import auto_tile
-
-            return magnify_motion(video, low=band.low, high=band.high, fps=band.fps, settings=settings,
-                                  time_chunk=execution.time_chunk, min_blocks=threads,
-                                  tile=auto_tile(video.shape[1], video.shape[2], execution.tile))
-
-        video = scale_video(reader.frames(info, plan_here.first, plan_here.stop), job.selection.scale)
-        frames = magnify(video) if plan_here.roi is None else in_region(video, plan_here.roi, magnify)
-        if job.write.side_by_side:
-            from .graph.compare import side_by_side
-
-            frames = side_by_side(video, frames, "input", describe_settings(settings, band))
+        frames = job_frames(job, reader, info, worker_threads(client))
         with _progress_bar(frames.shape[0], progress) as bar:
             write_video(frames, output, info.fps, crf=job.write.crf, overwrite=job.write.overwrite,
                         client=client, progress=bar.update, restart=job.write.restart, on_resume=say_resuming,

@@ -26,10 +26,11 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from fractions import Fraction
-from itertools import islice
 from pathlib import Path
 
+import dask
 import dask.array as da
 
 from ..errors import UserError
@@ -192,13 +193,16 @@ def _flat(settings: dict, prefix: str = "") -> dict:
 
 def write_video(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool = False, client=None,
                 progress=None, attrs: dict | None = None, restart: bool = False, on_resume=None,
-                settings: dict | None = None):
+                settings: dict | None = None, label: str | None = None):
     """Compute ``frames`` and write them to ``path`` (video file or ``.zarr`` store).
 
     Each time block is computed and encoded by its own task (on ``client``'s
     cluster if given, else the current Dask scheduler); the output appears
     under its final name only when complete.  If an earlier run of the same
     computation was interrupted, only its missing blocks are computed.
+
+    The same in steps, for several outputs in one window of blocks (``daskmag
+    batch``): :func:`prepare_output`, :func:`run_blocks`, :meth:`PreparedOutput.finish`.
 
     Parameters
     ----------
@@ -224,12 +228,108 @@ def write_video(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool =
     settings : dict, optional
         The job's settings (JSON-able), recorded with the finished blocks: a
         resumed run must have the same.
+    label : str, optional
+        Name of the block tasks (``("write <label>", index)``) and of their
+        Dask span, so the dashboard shows the work per output (default: the
+        output's file name).
 
     Raises
     ------
     UserError
         A bad output path, an unfinished run of another job for the same
         output, or an error of the input while the blocks are computed.
+    """
+    job = prepare_output(frames, path, fps, crf=crf, overwrite=overwrite, attrs=attrs, restart=restart,
+                         settings=settings, label=label)
+    if job.resuming_blocks and on_resume:
+        on_resume(job.resuming_blocks, len(job.chunks))
+    if progress and job.frames_done:
+        progress(job.frames_done)
+
+    def done(item, result):
+        if progress:
+            progress(job.chunks[item[1]])
+
+    try:
+        run_blocks(((job, index, task) for index, task in job.tasks.items()), client, on_done=done,
+                   window=None)
+    except UserError:
+        job.discard()
+        raise
+    return job.finish()
+
+
+@dataclass(eq=False)  # one per output: hashed by identity
+class PreparedOutput:
+    """One output whose block tasks are built but not yet run (:func:`prepare_output`).
+
+    Attributes
+    ----------
+    path : Path
+        The final output (absolute).
+    chunks : tuple of int
+        Frames of each time block.
+    tasks : dict
+        ``{block index: Delayed}`` of the blocks still to write, in order.
+    frames_done : int
+        Frames of the blocks an interrupted run already wrote.
+    resuming_blocks : int
+        How many blocks that is.
+    label : str
+        The name the tasks carry on the dashboard.
+    """
+
+    path: Path
+    fps: object
+    writer: Writer
+    parts: "_Parts"
+    chunks: tuple
+    tasks: dict
+    label: str
+
+    @property
+    def resuming_blocks(self) -> int:
+        return len(self.chunks) - len(self.tasks)
+
+    @property
+    def frames_done(self) -> int:
+        return int(sum(n for i, n in enumerate(self.chunks) if i not in self.tasks))
+
+    @property
+    def n_frames(self) -> int:
+        return int(sum(self.chunks))
+
+    def finish(self) -> Path:
+        """Make the output from its finished blocks, under its final name; drop the parts."""
+        self.writer.finish(self.path, self.parts, len(self.chunks), self.fps)
+        remove_path(self.parts.folder)
+        return self.path
+
+    def discard(self):
+        """Drop the finished blocks and any partial output: this computation can never finish
+        (a corrupt frame, a changed input)."""
+        remove_path(self.parts.folder)
+        remove_path(partial_path(self.path))
+
+
+def task_label(name: str) -> str:
+    """A file name as a task-name prefix that Dask's dashboard keeps whole (no ``-``)."""
+    return str(name).replace("-", "_")
+
+
+def _block_written(result):
+    return result
+
+
+def prepare_output(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool = False,
+                   attrs: dict | None = None, restart: bool = False, settings: dict | None = None,
+                   label: str | None = None) -> PreparedOutput:
+    """Check the output, open its parts folder (resuming or not) and build its block tasks.
+
+    Parameters and errors are those of :func:`write_video`.  Nothing is
+    computed: run the tasks (:func:`run_blocks`), then
+    :meth:`PreparedOutput.finish`; on a :class:`UserError` from a task,
+    :meth:`PreparedOutput.discard`.
     """
     path = check_output(path, overwrite).absolute()  # parts are written by the workers
     if frames.ndim != 4 or frames.shape[-1] != 3:
@@ -240,65 +340,137 @@ def write_video(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool =
     parts = _Parts(path, frames.name, chunks, restart, settings)
     todo = [i for i in range(len(chunks)) if not parts.done(i, writer.part_name)]
     tasks = writer.block_tasks(frames, path, fps, parts, todo, crf=crf, attrs=attrs)
-    done = len(chunks) - len(tasks)
-    if done and on_resume:
-        on_resume(done, len(chunks))
-    if progress and done:
-        progress(int(sum(chunks[i] for i in range(len(chunks)) if i not in tasks)))
-    try:
-        _run(tasks, chunks, client, progress)
-    except UserError:
-        # the input cannot give these frames (a corrupt frame, a changed
-        # file): this computation can never finish, so its parts are useless
-        remove_path(parts.folder)
-        remove_path(partial_path(path))
-        raise
-    writer.finish(path, parts, len(chunks), fps)
-    remove_path(parts.folder)
-    return path
+    label = task_label(label or path.name)
+    # one cheap task per block under the output's name: the dashboard's
+    # progress bars and task stream then show the work per output
+    named = {index: dask.delayed(_block_written, pure=True)(task, dask_key_name=(f"write {label}", index))
+             for index, task in tasks.items()}
+    return PreparedOutput(path, fps, writer, parts, tuple(chunks), named, label)
 
 
-def _run(tasks: dict, chunks, client, progress, window: int | None = None):
-    """Compute the block tasks, reporting each finished block.
+def default_window(client) -> int:
+    """Blocks in flight at once: two per worker thread, at least 4."""
+    return max(4, 2 * sum(client.nthreads().values()))
 
-    At most ``window`` blocks (default: two per worker thread, at least 4)
-    are submitted at once, in order, and the next one as each finishes: the
-    scheduler never holds more than a few blocks' inputs and results, so
-    memory does not grow with the number of blocks.
+
+def run_blocks(items, client, *, on_done=None, on_error=None, window: int | None = None):
+    """Compute block tasks of one or several outputs, at most ``window`` in flight.
+
+    At most ``window`` blocks (default :func:`default_window`) are submitted
+    at once, in the order ``items`` gives them, and the next one as each
+    finishes: the scheduler never holds more than a few blocks' inputs and
+    results, so memory does not grow with the number of blocks or outputs,
+    and the next output's blocks fill the workers while one output's last
+    blocks finish.  ``items`` is read lazily, so it may build each output's
+    graph only when its first block is due.
+
+    Parameters
+    ----------
+    items : iterable of (owner, index, Delayed)
+        The block tasks; ``owner`` is any hashable (a :class:`PreparedOutput`).
+    client : distributed.Client or None
+        Without one, the blocks are computed one by one with the current scheduler.
+    on_done : callable, optional
+        ``on_done((owner, index), result)`` for each finished block.
+    on_error : callable, optional
+        ``on_error(owner, exception)`` when a block of ``owner`` fails: its
+        other blocks are cancelled and skipped and the others go on.  Without
+        it, the first error cancels everything and is raised.
+    window : int, optional
+        Blocks in flight at once.
+
+    Raises
+    ------
+    Exception
+        The first failed block's error, when ``on_error`` is not given.
     """
-    if not tasks:
-        return
+    items = iter(items)
+    failed = set()
     if client is None:
-        for index, task in tasks.items():
-            task.compute()
-            if progress:
-                progress(chunks[index])
+        for owner, index, task in items:
+            if owner in failed:
+                continue
+            try:
+                result = task.compute()
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                failed.add(owner)
+                on_error(owner, exc)
+                continue
+            if on_done:
+                on_done((owner, index), result)
         return
     from distributed import as_completed
 
+    from_span = _span_context()
     if window is None:
-        window = max(4, 2 * sum(client.nthreads().values()))
-    pending = iter(tasks.items())
-    index_of = {}
+        window = default_window(client)
+    item_of = {}
 
     def submit(count):
-        batch = list(islice(pending, count))
-        futures = client.compute([task for _, task in batch]) if batch else []
-        for future, (index, _) in zip(futures, batch):
-            index_of[future.key] = index
+        futures = []
+        while len(futures) < count:
+            item = next(items, None)
+            if item is None:
+                break
+            owner, index, task = item
+            if owner in failed:
+                continue
+            with from_span(getattr(owner, "label", None)):
+                future = client.compute(task)
+            item_of[future.key] = (owner, index)
+            futures.append(future)
         return futures
 
     running = as_completed(submit(window))
     try:
         for future in running:
-            future.result()  # raises the task's error, if any
-            if progress:
-                progress(chunks[index_of[future.key]])
-            running.update(submit(1))
+            item = item_of.pop(future.key, None)
+            if item is None or item[0] in failed:  # cancelled with its failed output
+                continue
+            owner, index = item
+            try:
+                result = future.result()  # raises the task's error, if any
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                failed.add(owner)
+                for other in list(running.futures):
+                    if item_of.get(other.key, (None,))[0] is owner:
+                        other.cancel()
+                        item_of.pop(other.key, None)
+                on_error(owner, exc)
+                running.update(submit(window - _in_flight(running)))
+                continue
+            if on_done:
+                on_done((owner, index), result)
+            running.update(submit(window - _in_flight(running)))
     except BaseException:
         for future in list(running.futures):
             future.cancel()
         raise
+
+
+def _in_flight(running) -> int:
+    return sum(1 for future in running.futures if not future.cancelled())
+
+
+def _span_context():
+    """``distributed.span`` (a Dask span per output, for the dashboard) or a no-op."""
+    import contextlib
+
+    try:
+        from distributed import span
+    except ImportError:  # pragma: no cover (old distributed)
+        span = None
+
+    def context(label):
+        if span is None or not label:
+            return contextlib.nullcontext()
+        return span(f"daskmag {label}")
+
+    return context
 
 
 def ingest(video, store, *, chunk_frames: int | None = None, overwrite: bool = False, client=None,
