@@ -145,10 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="discard the finished blocks of an interrupted run instead of resuming it")
     mag.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     _add_on_corrupt(mag)
+    _add_input_choice(mag)
 
     ing = sub.add_parser("ingest", help="decode a video into a chunked Zarr store")
     ing.add_argument("input")
     _add_on_corrupt(ing)
+    _add_input_choice(ing)
+    ing.add_argument("-f", "--fps", type=_number, default=None,
+                     help="frame rate of an input that has no timestamps (a raw H.264 stream)")
     ing.add_argument("-o", "--output", required=True, help="output .zarr store")
     ing.add_argument("--workers", type=_whole)
     ing.add_argument("--scheduler")
@@ -157,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="frames, size, frame rate, duration and codec")
     info.add_argument("input")
+    _add_input_choice(info)
+    info.add_argument("-f", "--fps", type=_number, default=None,
+                      help="frame rate of an input that has no timestamps (a raw H.264 stream)")
 
     demo = sub.add_parser("demo", help="magnify a built-in synthetic clip (no download)")
     demo.add_argument("-o", "--output", default="daskmag-demo", help="output folder (default daskmag-demo)")
@@ -164,6 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--overwrite", action="store_true")
     demo.add_argument("--no-progress", action="store_true")
     return parser
+
+
+def _add_input_choice(parser):
+    parser.add_argument("--stream", type=_whole, default=None, metavar="N",
+                        help="which video stream of the input: 0 the first (default), 1 the second, ... "
+                             "(daskmag info lists them)")
+    parser.add_argument("--timing", choices=["keep", "resample"], default="keep",
+                        help="a variable-frame-rate input: keep every stored frame once, in order (default), "
+                             "or resample it by timestamp onto a constant grid at its average rate")
 
 
 def _add_on_corrupt(parser):
@@ -208,7 +224,7 @@ def _magnify(args) -> int:
     job = Job(
         source, args.output, settings, Band(args.low, args.high, args.fps),
         Selection(start=args.start, end=args.end, max_frames=args.max_frames, scale=args.scale, roi=args.roi,
-                  on_corrupt=args.on_corrupt),
+                  on_corrupt=args.on_corrupt, stream=args.stream, timing=args.timing),
         OutputSettings(crf=args.crf, overwrite=args.overwrite, restart=args.restart),
         Execution(workers=args.workers, scheduler=args.scheduler, processes=args.processes, device=args.accel,
                   time_chunk=args.time_chunk, tile=args.tile),
@@ -228,10 +244,12 @@ def _ingest(args) -> int:
     from .cluster import dask_client
     from .io import check_output, ingest, open_video
     from .run import progress_bar, warn_variable_rate
-    from .settings import Execution
+    from .settings import Execution, Selection
 
     Execution(workers=args.workers, scheduler=args.scheduler)  # checks them
-    video = open_video(args.input, on_corrupt=args.on_corrupt)
+    Selection(stream=args.stream, timing=args.timing)  # checks them
+    video = open_video(args.input, on_corrupt=args.on_corrupt, stream=args.stream, timing=args.timing,
+                       fps=args.fps)
     check_output(args.output, args.overwrite)
     if not args.output.endswith(".zarr"):
         raise UserError(f"an ingested store must end in .zarr: {args.output}")
@@ -244,9 +262,11 @@ def _ingest(args) -> int:
 
 
 def _info(args) -> int:
-    from .io import probe
+    from .io import reader_for
+    from .settings import Selection
 
-    print(probe(args.input).describe())
+    Selection(stream=args.stream, timing=args.timing)  # checks them
+    print(reader_for(args.input, stream=args.stream, timing=args.timing, fps=args.fps).probe().describe())
     return 0
 
 
