@@ -301,6 +301,7 @@ def _scan(container, stream, path):
     size_change = None
     last_checked = -SIZE_CHECK_EVERY
     previous_key = False
+    fed = deque()  # the frame numbers of the key frames sent to the decoder, oldest first
     try:
         for packet in container.demux(stream):
             if not packet.size:
@@ -317,22 +318,19 @@ def _scan(container, stream, path):
                 continue
             if first is not None:
                 last_checked = index
+            if not packet.is_discard:
+                fed.append(index)
             try:
                 frames = codec.decode(packet)
             except av.error.FFmpegError:
                 continue
             for frame in frames:
-                if first is None:
-                    first = _first_frame_facts(frame)
-                elif (frame.width, frame.height) != (first["width"], first["height"]) and size_change is None:
-                    size_change = ((first["width"], first["height"]), (frame.width, frame.height), index)
-        if first is None:  # a one-frame clip, or a decoder with delay: flush
-            try:
-                for frame in codec.decode(None):
-                    if first is None:
-                        first = _first_frame_facts(frame)
-            except av.error.FFmpegError:
-                pass
+                first, size_change = _check_size(frame, first, size_change, fed)
+        try:  # frames the decoder still holds (a one-frame clip; B-frame delay)
+            for frame in codec.decode(None):
+                first, size_change = _check_size(frame, first, size_change, fed)
+        except av.error.FFmpegError:
+            pass
     except av.error.FFmpegError as exc:
         raise UserError(f"{path} is corrupt ({_reason(exc)})") from None
     if first is not None:
@@ -464,6 +462,16 @@ def make_plan(info: VideoInfo, timing: str = "keep") -> _Plan:
     return _Plan(info.stream, info.timing, timing, Fraction(info.fps), time_base,
                  pts if info.timing in ("constant", "variable") else [], info.n_frames, info.rotation,
                  scale_bits, size)
+
+
+def _check_size(frame, first, size_change, fed):
+    """The first frame's facts, and the first change of size (from, to, frame number)."""
+    at = fed.popleft() if fed else -1
+    if first is None:
+        return _first_frame_facts(frame), size_change
+    if size_change is None and (frame.width, frame.height) != (first["width"], first["height"]):
+        size_change = ((first["width"], first["height"]), (frame.width, frame.height), at)
+    return first, size_change
 
 
 def check_on_corrupt(on_corrupt: str):
