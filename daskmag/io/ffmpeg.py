@@ -173,7 +173,14 @@ def _classify(table: _Table, time_base: Fraction, rate: Fraction):
 
 
 def probe(path, stream: int | None = None, timing: str = "keep", fps=None) -> VideoInfo:
-    """Frames, size, frame rate, timing, streams and display metadata of a video file.
+    """Frames, size, frame rate, timing, streams and display metadata of a video file (see :func:`_probe`)."""
+    return _probe(path, stream, timing, fps)[0]
+
+
+def _probe(path, stream: int | None = None, timing: str = "keep", fps=None):
+    """:func:`probe`, and the packet table and time base its reading plan is made from.
+
+    Frames, size, frame rate, timing, streams and display metadata of a video file.
 
     Every packet of the chosen stream is read (no decoding, except the first
     frame and the key frames that may change the frame size): the frame
@@ -257,12 +264,13 @@ def probe(path, stream: int | None = None, timing: str = "keep", fps=None) -> Vi
     rotation = first["rotation"]
     if rotation in (90, 270):
         height, width = width, height
-    return VideoInfo(str(path), n_frames, height, width, rate, codec_name, "file",
+    info = VideoInfo(str(path), n_frames, height, width, rate, codec_name, "file",
                      kind == "variable", stored if stored != n_frames else None,
                      bits=first["bits"], timing=kind, timing_note=note, timing_rule=timing, stream=number,
                      streams=described, rotation=rotation,
                      sample_aspect_ratio=(Fraction(sar) if sar and Fraction(sar) != 1 else None),
                      pixel_format=first["format"], significant_bits=first["significant"])
+    return info, table, time_base, (first["width"], first["height"])
 
 
 def _rotation(frame) -> int:
@@ -393,10 +401,15 @@ class _Ranks:
         return int(self.window[slot - self.base]) - 1 if 0 <= slot - self.base < len(self.window) else self.first
 
 
+class _Unanchored(Exception):
+    """A seek landed on a packet that the task's window of positions does not hold."""
+
+
 class _Count:
     """Frames numbered in decode order from the stream's start (no usable timestamps): never seeks."""
 
     by_count = True
+    by_packet = False
     first = 0
 
     def slot(self, pts):  # pragma: no cover - not used: frames are counted
@@ -410,22 +423,34 @@ class _Plan:
     """How frames are found in one stream, decided by the probe; :meth:`task` is what one task needs."""
 
     def __init__(self, stream: int, kind: str, timing: str, rate: Fraction, time_base: Fraction,
-                 pts: list, n_frames: int, rotation: int, scale_bits: int | None, size: tuple[int, int]):
+                 table: _Table, n_frames: int, rotation: int, scale_bits: int | None, size: tuple[int, int]):
         self.stream, self.kind, self.timing, self.rate = stream, kind, timing, rate
         self.time_base, self.n_frames, self.rotation, self.scale_bits = time_base, n_frames, rotation, scale_bits
         self.size = size  # (width, height) as coded
-        self.reordered = False
-        if kind in ("constant", "variable") and pts:
-            self.first = int(min(pts))
-            self.sorted = np.sort(np.asarray(pts, dtype=np.int64))
-        else:
-            self.first, self.sorted = 0, None
+        self.first, self.sorted = 0, None
+        if kind in ("constant", "variable"):
+            self.first = int(min(table.pts))
+            self.sorted = np.sort(np.asarray(table.pts, dtype=np.int64))
         if kind == "constant" or (kind == "variable" and timing == "resample"):
             self.placement = "grid"
         elif kind == "variable":
             self.placement = "rank"
+        elif kind == "coarse" and self._anchored(table):
+            # file order is presentation order, and each packet has its own byte position:
+            # a task finds where a seek landed by position, and counts on from there
+            self.placement = "anchor"
+            self.first = int(table.pts[0])
+            self.pts = np.asarray(table.pts, dtype=np.int64)
+            self.pos = np.asarray(table.pos, dtype=np.int64)
+            self.key = np.asarray(table.key, dtype=bool)
         else:
             self.placement = "count"
+
+    @staticmethod
+    def _anchored(table: _Table) -> bool:
+        pts, pos = table.pts, table.pos
+        return (all(p is not None for p in pts) and all(b >= a for a, b in zip(pts, pts[1:]))
+                and all(p >= 0 for p in pos) and all(b > a for a, b in zip(pos, pos[1:])))
 
     def task(self, start: int, stop: int) -> dict:
         """The picklable facts a task reading frames ``[start, stop)`` needs (small, whatever the file's length)."""
@@ -437,7 +462,40 @@ class _Plan:
             spec["window"] = self.sorted[start:stop + 1].tolist()
             span = int(self.sorted[-1] - self.sorted[0]) if len(self.sorted) > 1 else 1
             spec["period"] = max(1, span // max(1, len(self.sorted) - 1))
+        elif self.placement == "anchor":
+            # from the key frame before the last packet stamped earlier than frame ``start``
+            earlier = int(np.searchsorted(self.pts, self.pts[start], side="left")) - 1
+            keys = np.flatnonzero(self.key[:max(earlier, 0) + 1])
+            base = int(keys[-1]) if len(keys) and earlier >= 0 else 0
+            spec["base"] = base
+            spec["pos"] = self.pos[base:stop + 1].tolist()
+            spec["target"] = int(self.pts[start]) - 1 if earlier >= 0 else self.first
+            span = int(self.pts[-1] - self.pts[0]) if len(self.pts) > 1 else 1
+            spec["period"] = max(1, span // max(1, len(self.pts) - 1))
         return spec
+
+
+class _Anchor:
+    """Frame numbers in packet order, anchored by the byte position of a packet the seek reached.
+
+    For a stream whose clock is too coarse to tell frames apart (Matroska
+    above 1000 fps) but whose file order is its presentation order.
+    """
+
+    by_count = False
+    by_packet = True
+
+    def __init__(self, first: int, base: int, positions, target: int, period_ticks: int):
+        self.first, self.base, self.target = first, base, target
+        self.index = {pos: base + k for k, pos in enumerate(positions)}
+        self.lowest = positions[0] if positions else 0
+        self.period = max(1, int(period_ticks))
+
+    def ticks(self, frames: int) -> int:
+        return frames * self.period
+
+    def seek_target(self, slot: int) -> int:
+        return self.target
 
 
 def _placer(spec: dict):
@@ -445,23 +503,20 @@ def _placer(spec: dict):
         return _Grid(spec["first"], spec["time_base"], spec["rate"])
     if spec["placement"] == "rank":
         return _Ranks(spec["first"], spec["base"], spec["window"], spec["period"])
+    if spec["placement"] == "anchor":
+        return _Anchor(spec["first"], spec["base"], spec["pos"], spec["target"], spec["period"])
     return _Count()
 
 
-def make_plan(info: VideoInfo, timing: str = "keep") -> _Plan:
-    """The reading plan of a probed file (re-reads its packet timestamps; no decoding)."""
-    import av
-
-    path = Path(info.path)
-    with av.open(media_name(path)) as container:
-        stream = container.streams.video[info.stream]
-        pts = [p.pts for p in container.demux(stream) if p.size and not p.is_discard]
-        time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1)
-        size = (stream.codec_context.width, stream.codec_context.height)
+def make_plan(info: VideoInfo, timing: str = "keep", table: _Table | None = None,
+              time_base: Fraction | None = None, size=None) -> _Plan:
+    """The reading plan of a probed file, from the probe's packet table (re-read when not given)."""
+    if table is None:
+        info, table, time_base, size = _probe(info.path, info.stream, timing, info.fps if info.timing == "none"
+                                              else None)
     scale_bits = info.significant_bits if info.pixel_format in _GREY16 and info.significant_bits < 16 else None
-    return _Plan(info.stream, info.timing, timing, Fraction(info.fps), time_base,
-                 pts if info.timing in ("constant", "variable") else [], info.n_frames, info.rotation,
-                 scale_bits, size)
+    return _Plan(info.stream, info.timing, timing, Fraction(info.fps), time_base or Fraction(1, 1), table,
+                 info.n_frames, info.rotation, scale_bits, size)
 
 
 def _check_size(frame, first, size_change, fed):
@@ -536,8 +591,8 @@ def read_frames(path, start: int, stop: int, stamp: tuple[int, int] | None = Non
     if stamp is not None and file_stamp(path) != tuple(stamp):
         raise UserError(f"{path} changed while it was being read")
     if spec is None:
-        info = probe(path, stream, timing, fps)
-        spec = make_plan(info, timing).task(start, stop)
+        info, table, time_base, size = _probe(path, stream, timing, fps)
+        spec = make_plan(info, timing, table, time_base, size).task(start, stop)
     import av
 
     container = av.open(media_name(path))
@@ -553,7 +608,13 @@ def read_frames(path, start: int, stop: int, stamp: tuple[int, int] | None = Non
                 from_start = target <= grid.first
                 container.seek(max(target, grid.first), stream=stream, backward=True)
             segment = _Segment(path, start, stop, spec)
-            segment.decode(container, stream, grid, counting=from_start)
+            try:
+                segment.decode(container, stream, grid, counting=from_start)
+            except _Unanchored:  # the seek landed on a packet the plan does not know: count from the start
+                grid, back = _Count(), 0
+                container.seek(grid.first, stream=stream, backward=True)
+                segment = _Segment(path, start, stop, spec)
+                segment.decode(container, stream, grid, counting=True)
             # Frame ``start`` shows the last good frame at or before it: when
             # the seek did not reach one (the key frame landed late, or it and
             # what follows up to ``start`` are corrupt), look further back.
@@ -616,7 +677,7 @@ class _Segment:
         """
         sent, seen = [], set()
         end = self._place(container.demux(stream), stream.codec_context, grid, sent, seen, counting)
-        if grid.by_count:
+        if grid.by_count or getattr(grid, "by_packet", False):
             return
         # A packet whose timestamp never came out of the decoder lost its
         # frame.  This finds the bad frame even when frame threading raises
@@ -649,13 +710,35 @@ class _Segment:
 
         start, stop, out, own = self.start, self.stop, self.out, self.own
         slot = -1 if counting else None
+        anchor = getattr(grid, "by_packet", False)
+        pending = deque()  # anchor: (frame number or None before the window, pts) of packets sent
+        last = None
         try:
             for packet, frame in self._frames(packets, codec):
                 if packet is not None:
-                    if packet.size and packet.pts is not None and not packet.is_discard:
+                    if not (packet.size and not packet.is_discard):
+                        continue
+                    if anchor:
+                        if packet.pos in grid.index:
+                            last = grid.index[packet.pos]
+                        elif last is not None:
+                            last += 1
+                        elif packet.pos is None or packet.pos > grid.lowest:
+                            raise _Unanchored()
+                        pending.append((last, packet.pts))
+                    elif packet.pts is not None:
                         sent.append(packet.pts)
                     continue
-                if grid.by_count:
+                if anchor:
+                    number = None
+                    while pending:
+                        number, pts = pending.popleft()
+                        if pts == frame.pts:
+                            break
+                        if number is not None and start <= number < stop:
+                            self.corrupt.add(number)  # its frame never came out of the decoder
+                    slot = start - 1 if number is None else number
+                elif grid.by_count:
                     slot += 1
                 elif frame.pts is not None:
                     seen.add(frame.pts)
@@ -679,6 +762,9 @@ class _Segment:
                     if self.before is None and not own.any():
                         self.after = frame
                     return frame.pts
+            for number, _ in pending:  # sent, never decoded
+                if number is not None and start <= number < stop:
+                    self.corrupt.add(number)
         except av.error.FFmpegError as exc:  # from the demuxer: the container is damaged
             last = start if slot is None or slot < start else slot
             raise UserError(f"cannot read {self.path} past frame {last} ({_reason(exc)})") from None
@@ -762,9 +848,8 @@ class FFmpegReader(Reader):
         return not path.is_dir()
 
     def probe(self) -> VideoInfo:
-        info = probe(self.path, self.stream, self.timing, self.fps)
-        self._plan = make_plan(info, self.timing)
-        self._plan.rate = Fraction(info.fps)
+        info, table, time_base, size = _probe(self.path, self.stream, self.timing, self.fps)
+        self._plan = make_plan(info, self.timing, table, time_base, size)
         return info
 
     def token(self) -> tuple:

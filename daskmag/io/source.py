@@ -8,13 +8,17 @@ from ..settings import frame_range
 from .base import Video, VideoInfo, reader_for
 
 
-def probe(path, on_corrupt: str = "stop") -> VideoInfo:
+def probe(path, on_corrupt: str = "stop", *, stream: int | None = None, timing: str | None = None,
+          fps=None) -> VideoInfo:
     """Frames, size, frame rate, codec and samples of any source a reader takes.
 
     Parameters
     ----------
     path : str or Path
         A video file (anything FFmpeg reads) or a store made by :func:`daskmag.ingest`.
+    stream, timing, fps : optional
+        Which video stream, the rule for a variable rate, the rate of a
+        stream without timestamps (:func:`daskmag.io.ffmpeg.probe`).
 
     Returns
     -------
@@ -25,7 +29,7 @@ def probe(path, on_corrupt: str = "stop") -> VideoInfo:
     UserError
         The source is missing, unreadable or has no frames.
     """
-    return reader_for(path, on_corrupt).probe()
+    return reader_for(path, on_corrupt, stream=stream, timing=timing, fps=fps).probe()
 
 
 def open_video(path, chunk_frames: int | None = None, max_frames: int | None = None,

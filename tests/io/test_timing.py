@@ -113,6 +113,21 @@ def test_coarse_clock_keeps_pairs_apart(tmp_path):
     assert info.timing == "coarse" and info.fps == 2000 and got == list(range(48))
 
 
+def test_coarse_clock_tasks_seek_instead_of_decoding_from_the_start(tmp_path, monkeypatch):
+    """Each task finds where its seek landed by the packet's byte position (no decode from frame 0)."""
+    from daskmag.io import ffmpeg
+
+    path = encode(tmp_path / "fast.mkv", [k // 4 for k in range(60)], codec="ffv1", rate=4000,
+                  time_base=Fraction(1, 1000), options={"g": "5"})
+
+    def no_fallback():
+        raise AssertionError("decoded from the start")
+
+    monkeypatch.setattr(ffmpeg, "_Count", no_fallback)
+    got, info = read_all(path, chunks=(None, 4, 9))
+    assert info.fps == 4000 and got == list(range(60))
+
+
 def test_restarting_timestamps_keep_file_order_with_a_warning(tmp_path, capfd):
     """Two MPEG-TS recordings joined byte for byte: the second's timestamps restart at 0."""
     first = encode(tmp_path / "one.ts", range(20), fmt="mpegts", rate=25)
