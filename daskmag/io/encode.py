@@ -97,8 +97,16 @@ class VideoWriter:
             options = {"crf": str(int(crf)), "preset": "fast", "bf": "0"}
         self.container = av.open(_media_name(self.tmp), mode="w", format=container_format)
         self.stream = self.container.add_stream(codec, rate=rate, options=options)
+        self.colour = {}
         if codec == "libx264":
             self.stream.codec_context.max_b_frames = 0
+            # encode with the BT.709 matrix, limited range, and say so in the stream: a player
+            # guesses the matrix of an untagged stream by its size (BT.601 below HD), so
+            # untagged colours shift between players
+            context = self.stream.codec_context
+            context.colorspace = context.color_primaries = context.color_trc = 1  # BT.709
+            context.color_range = 1  # limited ("MPEG")
+            self.colour = {"dst_colorspace": "ITU709", "dst_color_range": "MPEG"}
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
         self.stream.codec_context.thread_count = CODEC_THREADS
         self.time_base = 1 / rate
@@ -114,7 +122,7 @@ class VideoWriter:
         width, height, pix_fmt = self.stream.width, self.stream.height, self.stream.pix_fmt
         for rgb in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            frame = self.reformatter.reformat(frame, width, height, pix_fmt, threads=CODEC_THREADS)
+            frame = self.reformatter.reformat(frame, width, height, pix_fmt, threads=CODEC_THREADS, **self.colour)
             frame.pts, frame.time_base = self.frames_written, self.time_base
             for packet in self.stream.encode(frame):
                 self.container.mux(packet)

@@ -659,7 +659,9 @@ class _Segment:
             grey = ((np.minimum(words, top) * 255 + top // 2) // top).astype(np.uint8)
             image = np.repeat(grey[:, :, None], 3, axis=2)
         else:
-            image = self.reformatter.reformat(frame, format="rgb24", threads=CODEC_THREADS).to_ndarray()
+            # the frame's own matrix and range (full-range phone video stays full range)
+            image = self.reformatter.reformat(frame, format="rgb24", threads=CODEC_THREADS,
+                                              src_color_range=frame.color_range or None).to_ndarray()
         if self.turns:
             image = np.rot90(image, k=-self.turns)  # clockwise quarter turns
         return image

@@ -75,3 +75,32 @@ def test_rate_a_container_cannot_store_is_refused_before_work(tmp_path):
         with pytest.raises(UserError, match=rf"{suffix} cannot store 2000 fps exactly.*write .mp4"):
             magnify_file(source, tmp_path / f"out{suffix}", low=100, high=200, workers=1)
     assert [p.name for p in tmp_path.iterdir()] == ["fast.mp4"]
+
+
+def test_h264_output_states_its_colours_and_full_range_input_stays_full_range(tmp_path):
+    """Colours a player shows: the output is tagged BT.709 limited range; a full-range input is read as such."""
+    import av
+
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, :32], image[:, 32:] = (200, 30, 40), (20, 180, 60)
+    out = tmp_path / "colours.mp4"
+    write_array(np.stack([image] * 4), out, 25)
+    with av.open(str(out)) as container:
+        frame = next(container.decode(video=0))
+    assert (int(frame.colorspace), int(frame.color_range), int(frame.color_primaries)) == (1, 1, 1)
+    assert np.abs(read_frames(out, 0, 4).astype(int) - image).max() <= 6
+
+    full = tmp_path / "full.mp4"  # yuvj420p, as many phones write
+    with av.open(str(full), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"bf": "0"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.color_range = 2  # full ("JPEG")
+        for k in range(4):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
+                format="yuv420p", dst_color_range="JPEG")
+            frame.pts, frame.color_range = k, 2
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    assert np.abs(read_frames(full, 0, 4).astype(int) - image).max() <= 6
