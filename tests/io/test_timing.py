@@ -240,3 +240,16 @@ def test_busy_dashboard_port_takes_another(tmp_path):
         busy.bind(("", 0))
         busy.listen()
         assert _dashboard_address(busy.getsockname()[1]) == ":0"
+
+
+def test_info_and_flags_on_the_command_line(tmp_path, capsys):
+    from daskmag.cli import main
+
+    path = encode(tmp_path / "two.mp4", range(6), streams=2, options={"bf": "0"})
+    assert main(["info", str(path), "--stream", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "reading 1 (--stream N)" in out and "timing:    constant" in out
+    assert main(["info", str(path), "--stream", "5"]) == 2
+    assert capsys.readouterr().err.startswith("daskmag: error: --stream 5: ")
+    assert main(["info", str(path), "--stream", "-1"]) == 2
+    assert "--stream must be at least 0" in capsys.readouterr().err
