@@ -150,10 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="discard the finished blocks of an interrupted run instead of resuming it")
     mag.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     _add_on_corrupt(mag)
+    _add_input_choice(mag)
 
     ing = sub.add_parser("ingest", help="decode a video into a chunked Zarr store")
     ing.add_argument("input")
     _add_on_corrupt(ing)
+    _add_input_choice(ing)
+    ing.add_argument("-f", "--fps", type=_number, default=None,
+                     help="frame rate of an input that has no timestamps (a raw H.264 stream)")
     ing.add_argument("-o", "--output", required=True, help="output .zarr store")
     ing.add_argument("--workers", type=_whole)
     ing.add_argument("--scheduler")
@@ -162,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="frames, size, frame rate, duration and codec")
     info.add_argument("input")
+    _add_input_choice(info)
+    info.add_argument("-f", "--fps", type=_number, default=None,
+                      help="frame rate of an input that has no timestamps (a raw H.264 stream)")
 
     add_measure_parser(sub)
 
@@ -222,6 +229,15 @@ def _add_batch(sub, mag):
     status.add_argument("outdir", metavar="OUTDIR", help="the batch's output folder")
 
 
+def _add_input_choice(parser):
+    parser.add_argument("--stream", type=_whole, default=None, metavar="N",
+                        help="which video stream of the input: 0 the first (default), 1 the second, ... "
+                             "(daskmag info lists them)")
+    parser.add_argument("--timing", choices=["keep", "resample"], default="keep",
+                        help="a variable-frame-rate input: keep every stored frame once, in order (default), "
+                             "or resample it by timestamp onto a constant grid at its average rate")
+
+
 def _add_on_corrupt(parser):
     parser.add_argument("--on-corrupt", choices=ON_CORRUPT, default="stop",
                         help="a frame of the input that cannot be decoded: stop with an error naming "
@@ -276,7 +292,7 @@ def _job(args, source, output):
     job = Job(
         source, output, settings, Band(args.low, args.high, args.fps),
         Selection(start=args.start, end=args.end, max_frames=args.max_frames, scale=args.scale, roi=args.roi,
-                  on_corrupt=args.on_corrupt),
+                  on_corrupt=args.on_corrupt, stream=args.stream, timing=args.timing),
         OutputSettings(crf=args.crf, overwrite=args.overwrite, restart=args.restart,
                        side_by_side=args.side_by_side),
         Execution(workers=args.workers, scheduler=args.scheduler, processes=args.processes, device=args.accel,
@@ -342,10 +358,12 @@ def _ingest(args) -> int:
     from .cluster import dask_client
     from .io import check_output, ingest, open_video
     from .run import progress_bar, warn_variable_rate
-    from .settings import Execution
+    from .settings import Execution, Selection
 
     Execution(workers=args.workers, scheduler=args.scheduler)  # checks them
-    video = open_video(args.input, on_corrupt=args.on_corrupt)
+    Selection(stream=args.stream, timing=args.timing)  # checks them
+    video = open_video(args.input, on_corrupt=args.on_corrupt, stream=args.stream, timing=args.timing,
+                       fps=args.fps)
     check_output(args.output, args.overwrite)
     if not args.output.endswith(".zarr"):
         raise UserError(f"an ingested store must end in .zarr: {args.output}")
@@ -358,9 +376,11 @@ def _ingest(args) -> int:
 
 
 def _info(args) -> int:
-    from .io import probe
+    from .io import reader_for
+    from .settings import Selection
 
-    print(probe(args.input).describe())
+    Selection(stream=args.stream, timing=args.timing)  # checks them
+    print(reader_for(args.input, stream=args.stream, timing=args.timing, fps=args.fps).probe().describe())
     return 0
 
 

@@ -157,7 +157,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *, tim
                 processes=processes,
                 memory_limit=memory_limit,
                 silence_logs=logging.ERROR,
-                dashboard_address=":8787",
+                dashboard_address=_dashboard_address(),
             )
         client = Client(cluster)
     worker_log = logging.getLogger("distributed.worker")  # the local workers' (threads in this process)
@@ -173,6 +173,21 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *, tim
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _dashboard_address(port: int = 8787) -> str:
+    """``:8787`` when that port is free, else ``:0`` (any free port): no warning from distributed.
+
+    The ``dashboard:`` line prints the link the dashboard really has.
+    """
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("", port))
+        except OSError:
+            return ":0"
+    return f":{port}"
 
 
 def worker_threads(client) -> int:

@@ -92,10 +92,10 @@ def say_resuming(done: int, total: int):
 
 
 def warn_variable_rate(info):
-    """Say that a variable-frame-rate input is resampled (see :func:`daskmag.io.ffmpeg.read_frames`)."""
-    if info.variable_frame_rate:
-        warn(f"{info.path} has a variable frame rate; it is resampled by timestamp to "
-             f"{float(info.fps):.6g} fps ({info.n_frames} frames from {info.stored_frames})")
+    """Warn about how the input's frames are read: timing, streams, depth (:func:`daskmag.io.base.warn_input`)."""
+    from .io.base import warn_input
+
+    warn_input(info)
 
 
 def describe_settings(settings, band) -> str:
@@ -109,8 +109,9 @@ def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = 
                  pyramid=None, filter: str | None = None, order: int | None = None, causal: bool | None = None,
                  sigma: float | None = None, attenuate_other: bool | None = None, level: int | None = None,
                  chroma_attenuation: float | None = None, start=None, end=None, max_frames: int | None = None,
-                 scale: float = 1.0, roi=None, on_corrupt: str = "stop", crf: int = 17, overwrite: bool = False,
-                 restart: bool = False, side_by_side: bool = False, workers: int | None = None, scheduler: str | None = None,
+                 scale: float = 1.0, roi=None, on_corrupt: str = "stop", stream: int | None = None,
+                 timing: str = "keep", crf: int = 17, overwrite: bool = False, restart: bool = False,
+                 side_by_side: bool = False, workers: int | None = None, scheduler: str | None = None,
                  processes: bool = False, time_chunk: int | None = None, tile: int | None = None,
                  progress: bool = True, quiet: bool = False, client=None) -> MagnifyResult:
     """Magnify motion (or colour) in a video file or ingested store and write the result.
@@ -134,7 +135,7 @@ def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = 
     fps : float, optional
         The rate the footage was recorded at (default: the file's own rate).
         The output keeps the input's stored frame rate.
-    start, end, max_frames, scale, roi, on_corrupt
+    start, end, max_frames, scale, roi, on_corrupt, stream, timing
         Which frames and pixels: :class:`daskmag.settings.Selection`.
     crf, overwrite, restart, side_by_side
         How the output is written: :class:`daskmag.settings.OutputSettings`
@@ -164,7 +165,8 @@ def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = 
                              causal=causal, sigma=sigma, attenuate_other=attenuate_other, level=level,
                              chroma_attenuation=chroma_attenuation)
     job = Job(source, output, settings, Band(low, high, fps),
-              Selection(start=start, end=end, max_frames=max_frames, scale=scale, roi=roi, on_corrupt=on_corrupt),
+              Selection(start=start, end=end, max_frames=max_frames, scale=scale, roi=roi, on_corrupt=on_corrupt,
+                        stream=stream, timing=timing),
               OutputSettings(crf=crf, overwrite=overwrite, restart=restart, side_by_side=side_by_side),
               Execution(workers=workers, scheduler=scheduler, processes=processes, time_chunk=time_chunk,
                         tile=tile))
@@ -187,14 +189,20 @@ def preflight(job: Job, min_blocks: int = 1):
         The first problem found.
     """
     from .io import check_output, reader_for
+    from .io.encode import check_rate
     from .plan import plan_job
 
     if job.execution.device == "cuda":
         raise UserError("CUDA acceleration is not available yet in this version; use --accel cpu")
-    reader = reader_for(job.source, job.selection.on_corrupt)
+    reader = reader_for(job.source, job.selection.on_corrupt, stream=job.selection.stream,
+                        timing=job.selection.timing, fps=job.band.fps)
     info = reader.probe()
     plan = plan_job(info, job.settings, job.band, job.selection, job.execution, min_blocks=min_blocks)
+    if plan.stop - plan.first < 2:
+        raise UserError(f"{info.path}: {plan.stop - plan.first} frame to process; magnification needs at "
+                        f"least 2 (a single frame has no motion)")
     output = check_output(job.output, job.write.overwrite)
+    check_rate(output, info.fps)  # a container that cannot store the rate: refused before any work
     if output.resolve() == Path(info.path).resolve():
         raise UserError("the output would overwrite the input")
     return reader, info, plan, output

@@ -37,6 +37,8 @@ from .kernels.pyramid import PYRAMID_KINDS, PyramidSpec
 from .kernels.temporal import (DEFAULT_WINDOW, FILTER_KINDS, FIRFilter, TemporalFilter, make_filter,
                                reference_highpass)
 
+#: Rules for a variable-rate input (``--timing``): keep every frame, or resample by timestamp.
+TIMING_RULES = ("keep", "resample")
 #: What :func:`daskmag.io.ffmpeg.read_frames` does with a frame that cannot be decoded.
 ON_CORRUPT = ("stop", "repeat")
 #: Magnification modes.
@@ -438,6 +440,11 @@ class Selection(_Settings):
         ``"x,y,w,h"`` is parsed).
     on_corrupt : {"stop", "repeat"}
         A frame that cannot be decoded stops the run, or shows the previous one.
+    stream : int, optional
+        Which video stream of the input (0 = the first, the default).
+    timing : {"keep", "resample"}
+        A variable-rate input: keep every stored frame once, in order
+        (default), or resample it by timestamp onto a constant grid.
 
     Raises
     ------
@@ -452,8 +459,13 @@ class Selection(_Settings):
     scale: float = 1.0
     roi: tuple[int, int, int, int] | None = None
     on_corrupt: str = "stop"
+    stream: int | None = None
+    timing: str = "keep"
 
     def __post_init__(self):
+        _set(self, "stream", _whole(self.stream, "--stream", 0))
+        if self.timing not in TIMING_RULES:
+            raise UserError(f"--timing must be one of {', '.join(TIMING_RULES)}, got {self.timing!r}")
         for name in ("start", "end"):
             value = getattr(self, name)
             if value is not None:

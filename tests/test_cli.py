@@ -315,19 +315,22 @@ def test_a_corrupt_frame_stops_the_run_or_repeats_the_previous_frame(tmp_path, c
     assert probe(out).n_frames == 90
 
 
-def test_variable_frame_rate_input_is_resampled_with_a_warning(tmp_path, vfr_file):
+def test_variable_frame_rate_input_keeps_every_frame_unless_resampling_is_asked(tmp_path, vfr_file):
     source = vfr_file[0]
     info = daskmag("info", source)
-    assert info.returncode == 0 and "frames:    57" in info.stdout
-    assert "variable frame rate (53 frames stored); resampled by timestamp to a constant 25 fps" in info.stdout
+    assert info.returncode == 0 and "frames:    53" in info.stdout
+    assert "timing:    variable: variable frame rate: frame intervals 20 to 80 ms" in info.stdout
+    resampled = daskmag("info", source, "--timing", "resample")
+    assert "frames:    57" in resampled.stdout and "resampled by timestamp to a constant 25 fps" in resampled.stdout
     out = tmp_path / "out.mkv"
     result = daskmag("magnify", source, "-o", out, "-a", 5, "--low", 1, "--high", 3, "--workers", 2)
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("daskmag: warning:")]
-    assert warnings == [f"daskmag: warning: {source} has a variable frame rate; it is resampled by "
-                        f"timestamp to 25 fps (57 frames from 53)"]
+    assert len(warnings) == 1 and "every stored frame kept once, in order" in warnings[0]
     written = probe(out)
-    assert (written.n_frames, written.fps, written.variable_frame_rate) == (57, 25, False)
+    assert (written.n_frames, written.variable_frame_rate) == (53, False)
+
+
 def test_start_end_write_that_part_of_the_input(tmp_path, clip_file):
     """Seconds and frames; with alpha 0 the output is exactly the input's slice."""
     out = tmp_path / "part.mkv"

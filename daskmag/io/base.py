@@ -57,7 +57,30 @@ class VideoInfo:
     channels : int
         Samples per pixel as read (3: RGB).
     bits : int
-        Significant bits per sample of the source (8 for 8-bit video).
+        Bits per sample of the source's pixel format (8 for 8-bit video).
+    timing : str
+        How the stream is timed, decided by the probe before any work:
+        ``"constant"``, ``"variable"``, ``"coarse"`` (a timestamp clock
+        coarser than the frames), ``"restart"`` (timestamps restart or jump
+        back), ``"none"`` (no timestamps); see :mod:`daskmag.io.ffmpeg`.
+    timing_note : str
+        One line on the timing and the rule applied (empty when constant).
+    timing_rule : {"keep", "resample"}
+        The rule asked for a variable rate (``--timing``).
+    stream : int
+        The video stream read (0 = the first).
+    streams : tuple of str
+        Every video stream of the source, one line each.
+    rotation : int
+        Clockwise degrees (0, 90, 180, 270) applied to show frames upright
+        (the source's display matrix); ``height``/``width`` are upright.
+    sample_aspect_ratio : Fraction, optional
+        Pixel aspect ratio when it is not square.
+    pixel_format : str
+        The decoder's pixel format (``"yuv420p"``, ``"gray16le"``).
+    significant_bits : int
+        Bits the data uses (12 for 12-bit data in 16-bit words, measured on
+        the first frame); such data is scaled by its real range when read.
     """
 
     path: str
@@ -72,6 +95,15 @@ class VideoInfo:
     dtype: str = "uint8"
     channels: int = 3
     bits: int = 8
+    timing: str = "constant"
+    timing_note: str = ""
+    timing_rule: str = "keep"
+    stream: int = 0
+    streams: tuple = ()
+    rotation: int = 0
+    sample_aspect_ratio: Fraction | None = None
+    pixel_format: str = ""
+    significant_bits: int = 8
 
     @property
     def duration(self) -> float:
@@ -95,11 +127,23 @@ class VideoInfo:
             f"codec:     {self.codec}",
             f"samples:   {self.channels} x {self.dtype} ({self.bits} bits)",
         ]
-        if self.variable_frame_rate:
-            lines.append(
-                f"timing:    variable frame rate ({self.stored_frames} frames stored); "
-                f"resampled by timestamp to a constant {float(self.fps):.6g} fps"
-            )
+        lines.append(f"timing:    {self.timing}" + (f": {self.timing_note}" if self.timing_note else
+                                                       ": every stored frame once, in order"))
+        if self.variable_frame_rate and self.stored_frames is not None:
+            lines.append(f"stored:    {self.stored_frames} frames (variable frame rate)")
+        if len(self.streams) > 1:
+            lines.append(f"streams:   {len(self.streams)} video streams; reading {self.stream} (--stream N)")
+            lines.extend(f"           {line}" for line in self.streams)
+        if self.rotation:
+            lines.append(f"rotation:  {self.rotation} degrees clockwise, applied (frames are read upright)")
+        if self.sample_aspect_ratio is not None:
+            sar = self.sample_aspect_ratio
+            lines.append(f"pixels:    aspect ratio {sar.numerator}:{sar.denominator} (not square)")
+        if self.bits > 8:
+            lines.append(f"depth:     {self.bits}-bit {self.pixel_format}"
+                         + (f", data in the low {self.significant_bits} bits (scaled by that range)"
+                            if self.significant_bits < self.bits else "")
+                         + "; processed at 8 bits")
         return "\n".join(lines)
 
 
@@ -149,6 +193,8 @@ class Reader:
 
     #: Shown by ``daskmag info`` as the source's kind.
     kind = "?"
+    #: Keyword options of the reader that :func:`reader_for` passes on (``stream``, ``timing``, ``fps``).
+    options: tuple[str, ...] = ()
 
     def __init__(self, path: Path, on_corrupt: str = "stop"):
         if on_corrupt not in ON_CORRUPT:
@@ -213,8 +259,12 @@ def register_reader(cls: type[Reader], *, first: bool = True) -> type[Reader]:
     return cls
 
 
-def reader_for(path, on_corrupt: str = "stop") -> Reader:
+def reader_for(path, on_corrupt: str = "stop", **options) -> Reader:
     """The reader for ``path``.
+
+    ``options`` (``stream``, ``timing``, ``fps``) go to a reader that takes
+    them (:attr:`Reader.options`); a value of None is not passed.  A name is
+    always a local path (made absolute), never a URL, whatever it contains.
 
     Raises
     ------
@@ -223,10 +273,41 @@ def reader_for(path, on_corrupt: str = "stop") -> Reader:
     """
     path = Path(path).absolute()
     if not path.exists():
+        if "%" in path.name:
+            raise UserError(f"input not found: {path} (image sequences given as a printf pattern are not "
+                            f"read yet; make one video of them first, e.g. ffmpeg -framerate RATE -i PATTERN "
+                            f"-c:v ffv1 frames.mkv)")
         raise UserError(f"input not found: {path}")
     for cls in READERS:
         if cls.accepts(path):
-            return cls(path, on_corrupt=on_corrupt)
+            given = {key: value for key, value in options.items() if value is not None and key in cls.options}
+            return cls(path, on_corrupt=on_corrupt, **given)
     if path.is_dir():
         raise UserError(f"input is a folder, not a video or a .zarr store: {path}")
     raise UserError(f"no reader for {path}")
+
+
+def warn_input(info: VideoInfo):
+    """Warn, one line each, about what the probe found that changes how frames are read.
+
+    Several video streams (the others are named), timing that is not
+    constant (its rule; for timestamps that jump back, the frame numbers),
+    a depth above 8 bits, data in the low bits of its words, pixels that
+    are not square.
+    """
+    from ..errors import warn
+
+    if len(info.streams) > 1:
+        others = "; ".join(line for i, line in enumerate(info.streams) if i != info.stream)
+        warn(f"{info.path} has {len(info.streams)} video streams; reading stream {info.stream} "
+             f"(choose with --stream N); others: {others}")
+    if info.timing != "constant" and info.timing_note:
+        warn(f"{info.path}: {info.timing_note}")
+    if info.bits > 8:
+        note = (f"; its data uses only the low {info.significant_bits} bits, scaled by that range"
+                if info.significant_bits < info.bits else "")
+        warn(f"{info.path} has {info.bits}-bit samples ({info.pixel_format}); they are processed at 8 bits{note}")
+    if info.sample_aspect_ratio is not None:
+        sar = info.sample_aspect_ratio
+        warn(f"{info.path} has non-square pixels ({sar.numerator}:{sar.denominator}); the output's pixels are "
+             f"square, so it looks stretched")

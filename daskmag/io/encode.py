@@ -27,6 +27,35 @@ ENCODERS = {
 }
 #: Container of the parts: FFmpeg's own, exact for any time base and codec.
 PART_FORMAT = "nut"
+#: Highest frame rate each output container stores exactly, in frames per second.
+#: Matroska stamps frames to the millisecond (FFmpeg's muxer: TimestampScale 1 ms), so above
+#: 1000 fps two frames would share a timestamp; FFmpeg's AVI muxer turns a frame period
+#: shorter than 1 ms into a 1/600 s time base and then fails on the second frame.  MP4/MOV
+#: (a time scale of the rate) store any rate exactly.
+MAX_RATE = {".mkv": Fraction(1000), ".avi": Fraction(1000)}
+
+
+def check_rate(path, fps):
+    """Refuse, before any work, an output container that cannot store ``fps`` exactly.
+
+    Raises
+    ------
+    UserError
+        One line naming a container that can.
+    """
+    from ..errors import UserError
+
+    suffix = Path(path).suffix.lower()
+    limit = MAX_RATE.get(suffix)
+    if limit is not None and fps and _rate(fps) > limit:
+        raise UserError(f"{suffix} cannot store {float(_rate(fps)):.6g} fps exactly (at most "
+                        f"{float(limit):g} fps: frames would share a timestamp); write .mp4 or .mov "
+                        f"(--crf 0 for lossless) or .zarr instead")
+
+
+def _media_name(path) -> str:
+    """An absolute name: FFmpeg never reads a part of it as a protocol (``12:30:05.mp4``)."""
+    return str(Path(path).absolute())
 
 
 class VideoWriter:
@@ -61,9 +90,23 @@ class VideoWriter:
             # 4:2:0 needs even sizes; odd-sized frames keep full chroma
             pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
             # "fast": the same quality at a given crf, a few % larger, half the time
-            options = {"crf": str(int(crf)), "preset": "fast", "bframes": "0"}
-        self.container = av.open(str(self.tmp), mode="w", format=container_format)
+            # no B-frames: decode order is presentation order, so parts join
+            # by a packet copy with pts = dts = frame number.  "bf" is the
+            # AVCodecContext option libx264 reads (max_b_frames); "bframes"
+            # is not one of its options and was silently ignored.
+            options = {"crf": str(int(crf)), "preset": "fast", "bf": "0"}
+        self.container = av.open(_media_name(self.tmp), mode="w", format=container_format)
         self.stream = self.container.add_stream(codec, rate=rate, options=options)
+        self.colour = {}
+        if codec == "libx264":
+            self.stream.codec_context.max_b_frames = 0
+            # encode with the BT.709 matrix, limited range, and say so in the stream: a player
+            # guesses the matrix of an untagged stream by its size (BT.601 below HD), so
+            # untagged colours shift between players
+            context = self.stream.codec_context
+            context.colorspace = context.color_primaries = context.color_trc = 1  # BT.709
+            context.color_range = 1  # limited ("MPEG")
+            self.colour = {"dst_colorspace": "ITU709", "dst_color_range": "MPEG"}
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
         self.stream.codec_context.thread_count = CODEC_THREADS
         self.time_base = 1 / rate
@@ -79,7 +122,7 @@ class VideoWriter:
         width, height, pix_fmt = self.stream.width, self.stream.height, self.stream.pix_fmt
         for rgb in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            frame = self.reformatter.reformat(frame, width, height, pix_fmt, threads=CODEC_THREADS)
+            frame = self.reformatter.reformat(frame, width, height, pix_fmt, threads=CODEC_THREADS, **self.colour)
             frame.pts, frame.time_base = self.frames_written, self.time_base
             for packet in self.stream.encode(frame):
                 self.container.mux(packet)
@@ -144,27 +187,36 @@ def join_parts(parts, path: Path, fps):
 
     The parts hold intra-only (FFV1) or I/P-only (H.264 without B-frames)
     streams, so decode order is presentation order and each packet is one
-    frame.
+    frame: packet ``k`` of the output gets pts = dts = ``k`` in a time base of
+    one frame period, strictly increasing.  A part whose packets are not in
+    presentation order (B-frames) is refused rather than joined out of order.
     """
     import av
 
+    from ..errors import UserError
+
     rate = _rate(fps)
+    check_rate(path, rate)
     tmp = partial_path(path)
     container_format = ENCODERS[path.suffix.lower()][0]
     frame = 0
-    with av.open(str(tmp), mode="w", format=container_format) as out:
+    with av.open(_media_name(tmp), mode="w", format=container_format) as out:
         stream = None
         for part in parts:
-            with av.open(str(part)) as source:
+            with av.open(_media_name(part)) as source:
                 template = source.streams.video[0]
                 if stream is None:
                     stream = out.add_stream_from_template(template)
                     stream.time_base = 1 / rate
                     stream.codec_context.time_base = 1 / rate
                     stream.codec_context.framerate = rate
+                last = None
                 for packet in source.demux(template):
                     if packet.size == 0:
                         continue
+                    if packet.pts is not None and last is not None and packet.pts <= last:
+                        raise UserError(f"{part}: frames out of order (B-frames?); cannot join it exactly")
+                    last = packet.pts
                     packet.pts = packet.dts = frame
                     packet.duration = 1
                     packet.time_base = 1 / rate

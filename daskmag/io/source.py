@@ -8,13 +8,17 @@ from ..settings import frame_range
 from .base import Video, VideoInfo, reader_for
 
 
-def probe(path, on_corrupt: str = "stop") -> VideoInfo:
+def probe(path, on_corrupt: str = "stop", *, stream: int | None = None, timing: str | None = None,
+          fps=None) -> VideoInfo:
     """Frames, size, frame rate, codec and samples of any source a reader takes.
 
     Parameters
     ----------
     path : str or Path
         A video file (anything FFmpeg reads) or a store made by :func:`daskmag.ingest`.
+    stream, timing, fps : optional
+        Which video stream, the rule for a variable rate, the rate of a
+        stream without timestamps (:func:`daskmag.io.ffmpeg.probe`).
 
     Returns
     -------
@@ -25,11 +29,12 @@ def probe(path, on_corrupt: str = "stop") -> VideoInfo:
     UserError
         The source is missing, unreadable or has no frames.
     """
-    return reader_for(path, on_corrupt).probe()
+    return reader_for(path, on_corrupt, stream=stream, timing=timing, fps=fps).probe()
 
 
 def open_video(path, chunk_frames: int | None = None, max_frames: int | None = None,
-               on_corrupt: str = "stop", *, start=None, end=None) -> Video:
+               on_corrupt: str = "stop", *, start=None, end=None, stream: int | None = None,
+               timing: str | None = None, fps=None) -> Video:
     """Open a video file or an ingested ``.zarr`` store as a lazy Dask array.
 
     Parameters
@@ -49,20 +54,25 @@ def open_video(path, chunk_frames: int | None = None, max_frames: int | None = N
         What to do with a frame that cannot be decoded: raise a
         :class:`~daskmag.errors.UserError` naming it, or show the previous
         frame in its place (see :func:`daskmag.io.ffmpeg.read_frames`).
+    stream, timing, fps : optional
+        Which video stream, the rule for a variable rate (``"keep"`` every
+        frame, the default, or ``"resample"``), and the rate of a stream
+        without timestamps (:func:`daskmag.io.ffmpeg.probe`).
 
     Returns
     -------
     Video
         ``frames``, a (T, H, W, 3) uint8 Dask array, and ``fps``.  A
-        variable-frame-rate file is resampled onto a constant grid at its
-        average rate (``info.variable_frame_rate`` is set).
+        variable-frame-rate file keeps every stored frame once, in order, at
+        its average rate (``info.variable_frame_rate`` is set).
 
     Raises
     ------
     UserError
         A missing or unreadable source, or a range outside it.
     """
-    reader = reader_for(Path(path), on_corrupt)  # absolute: workers may run in another folder
+    # absolute: workers may run in another folder
+    reader = reader_for(Path(path), on_corrupt, stream=stream, timing=timing, fps=fps)
     info = reader.probe()
     first, stop = frame_range(info.n_frames, info.fps, start, end, max_frames)
     return Video(reader.frames(info, first, stop, chunk_frames), info.fps, info)

@@ -1,0 +1,106 @@
+"""Outputs: no B-frames, strictly increasing timestamps, rates each container stores, exact round trips."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from test_timing import numbers, stamped
+
+from daskmag.errors import UserError
+from daskmag.io import probe, read_frames, write_array, write_video
+from daskmag.io.encode import check_rate
+
+RATES = [Fraction(25), Fraction(30000, 1001), Fraction(600), Fraction(1200), Fraction(2000), Fraction(20000)]
+SUFFIXES = [".mp4", ".mov", ".avi", ".mkv", ".zarr"]
+
+
+def _moving(n: int) -> np.ndarray:
+    """Stamped frames with a bright bar moving 2 px per frame (gives the encoder motion to predict)."""
+    frames = np.stack([stamped(k) for k in range(n)])
+    for k in range(n):
+        frames[k, 20:40, (2 * k) % 56:(2 * k) % 56 + 8] = 230
+    return frames
+
+
+def test_h264_output_has_no_b_frames_and_increasing_timestamps(tmp_path):
+    import av
+
+    path = write_array(_moving(48), tmp_path / "out.mp4", 30) and tmp_path / "out.mp4"
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [(p.pts, p.dts) for p in container.demux(stream) if p.size]
+    with av.open(str(path)) as container:
+        # AVPictureType: 1 I, 2 P, 3 B
+        types = [{1: "I", 2: "P", 3: "B"}.get(int(frame.pict_type), "?") for frame in container.decode(video=0)]
+    assert len(types) == 48 and "B" not in types and "P" in types
+    assert all(b[0] > a[0] and b[1] > a[1] for a, b in zip(packets, packets[1:]))
+    assert numbers(read_frames(path, 0, 48)) == list(range(48))
+
+
+@pytest.mark.parametrize("rate", RATES, ids=lambda r: f"{float(r):g}")
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_round_trip_at_every_rate(tmp_path, client, rate, suffix):
+    """daskmag reads back each of its own outputs exactly: every frame, in order, at the rate written."""
+    import dask.array as da
+
+    out = tmp_path / f"out{suffix}"
+    frames = da.from_array(_moving(24), chunks=(8, 48, 64, 3))  # three parts joined
+    try:
+        check_rate(out, rate)
+    except UserError as error:
+        assert suffix in (".mkv", ".avi") and rate > 1000
+        assert "write .mp4 or .mov" in str(error)
+        return
+    write_video(frames, out, rate, client=client, crf=10)
+    info = probe(out)
+    assert (info.n_frames, info.fps, info.timing) == (24, rate, "constant")
+    assert numbers(read_frames(out, 0, 24) if suffix != ".zarr" else
+                   __import__("daskmag").open_video(out).frames.compute()) == list(range(24))
+    if suffix != ".zarr":
+        import av
+
+        with av.open(str(out)) as container:
+            pts = [p.pts for p in container.demux(video=0) if p.size]
+        assert all(b > a for a, b in zip(pts, pts[1:]))
+
+
+def test_rate_a_container_cannot_store_is_refused_before_work(tmp_path):
+    from daskmag.run import magnify_file
+
+    source = tmp_path / "fast.mp4"
+    write_array(_moving(24), source, 2000)
+    for suffix in (".mkv", ".avi"):
+        with pytest.raises(UserError, match=rf"{suffix} cannot store 2000 fps exactly.*write .mp4"):
+            magnify_file(source, tmp_path / f"out{suffix}", low=100, high=200, workers=1)
+    assert [p.name for p in tmp_path.iterdir()] == ["fast.mp4"]
+
+
+def test_h264_output_states_its_colours_and_full_range_input_stays_full_range(tmp_path):
+    """Colours a player shows: the output is tagged BT.709 limited range; a full-range input is read as such."""
+    import av
+
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, :32], image[:, 32:] = (200, 30, 40), (20, 180, 60)
+    out = tmp_path / "colours.mp4"
+    write_array(np.stack([image] * 4), out, 25)
+    with av.open(str(out)) as container:
+        frame = next(container.decode(video=0))
+    assert (int(frame.colorspace), int(frame.color_range), int(frame.color_primaries)) == (1, 1, 1)
+    assert np.abs(read_frames(out, 0, 4).astype(int) - image).max() <= 6
+
+    full = tmp_path / "full.mp4"  # yuvj420p, as many phones write
+    with av.open(str(full), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"bf": "0"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.color_range = 2  # full ("JPEG")
+        for k in range(4):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
+                format="yuv420p", dst_color_range="JPEG")
+            frame.pts, frame.color_range = k, 2
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    assert np.abs(read_frames(full, 0, 4).astype(int) - image).max() <= 6

@@ -1,0 +1,255 @@
+"""Every frame in, once, in order: the timing rules of the probe, checked by content.
+
+Each test writes its own small file with PyAV, with its frame number drawn
+into every frame (:func:`stamped`), and reads the numbers back
+(:func:`numbers`): every input frame must appear exactly once, in order,
+however the decoding is split into tasks.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from daskmag.errors import UserError
+from daskmag.io import open_video, probe, read_frames
+from daskmag.io.base import reader_for
+
+BITS, CELL = 10, 6  # frame numbers up to 1023, one 6x6 square per bit
+
+
+def stamped(number: int, height: int = 48, width: int = 64, shade: int = 0) -> np.ndarray:
+    """An RGB frame with ``number`` drawn as a row of black/white squares (survives H.264)."""
+    frame = np.full((height, width, 3), 96 + shade, dtype=np.uint8)
+    for bit in range(BITS):
+        value = 250 if number >> bit & 1 else 5
+        frame[0:CELL, bit * CELL:(bit + 1) * CELL] = value
+    return frame
+
+
+def numbers(frames: np.ndarray) -> list[int]:
+    """The frame numbers drawn by :func:`stamped`, read back."""
+    out = []
+    for frame in frames:
+        bits = [frame[CELL // 2, bit * CELL + CELL // 2, :].mean() > 128 for bit in range(BITS)]
+        out.append(sum(1 << bit for bit, on in enumerate(bits) if on))
+    return out
+
+
+def encode(path, pts, *, codec="libx264", rate=30, time_base=None, fmt=None, first=0, options=None,
+           size=(48, 64), streams=1, rotation=None):
+    """Write frames ``first, first + 1, ...`` stamped with their numbers, at timestamps ``pts``."""
+    import av
+
+    time_base = time_base or Fraction(1, rate)
+    height, width = size
+    with av.open(str(path), "w", format=fmt) as container:
+        outs = []
+        for index in range(streams):
+            opts = dict(options or ({"bf": "2", "g": "12"} if codec == "libx264" else {}))
+            stream = container.add_stream(codec, rate=rate, options=opts)
+            stream.width, stream.height = width, height
+            stream.pix_fmt = "yuv420p" if codec == "libx264" else "bgr0"
+            stream.codec_context.time_base = time_base
+            if rotation is not None:
+                stream.set_display_rotation(rotation)
+            outs.append(stream)
+        for k, stamp in enumerate(pts):
+            for index, stream in enumerate(outs):
+                frame = av.VideoFrame.from_ndarray(stamped(first + k + 100 * index, height, width), format="rgb24")
+                frame.pts, frame.time_base = stamp, time_base
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+        for stream in outs:
+            for packet in stream.encode():
+                container.mux(packet)
+    return path
+
+
+def read_all(path, chunks=(None, 1, 3, 7), **options):
+    """Frame numbers of the whole file, decoded in one piece and split into chunks; they must agree."""
+    results = []
+    for chunk in chunks:
+        video = open_video(path, chunk_frames=chunk, **options)
+        results.append(numbers(video.frames.compute(scheduler="threads")))
+    assert all(r == results[0] for r in results), results
+    return results[0], video.info
+
+
+def test_constant_rate_with_b_frames_every_frame_once_in_order(tmp_path):
+    path = encode(tmp_path / "b.mp4", range(40))
+    got, info = read_all(path)
+    assert info.timing == "constant" and got == list(range(40))
+
+
+def test_edit_list_is_applied(tmp_path):
+    """Ten coded frames before the edit list's start are not presented (PyAV writes the list)."""
+    path = encode(tmp_path / "trim.mp4", range(-10, 30), options={"bf": "0"})
+    got, info = read_all(path)
+    assert info.n_frames == 30 and got == list(range(10, 40))
+
+
+def test_variable_rate_is_kept_frame_for_frame(tmp_path, capfd):
+    """A slow-motion export: 1/240 s, 1/30 s, 1/240 s steps; every frame once, no drops, no repeats."""
+    steps = [1] * 20 + [8] * 20 + [1] * 20  # in 1/240 s
+    pts = np.concatenate([[0], np.cumsum(steps)])[:60].tolist()
+    path = encode(tmp_path / "slowmo.mp4", pts, rate=240, time_base=Fraction(1, 240))
+    got, info = read_all(path)
+    assert info.timing == "variable" and got == list(range(60))
+    assert "4.167 to 33.33 ms" in info.timing_note
+    assert reader_for(path, fps=240).probe().n_frames == 60  # --fps = recording rate: every frame kept
+    # resampling only when asked: onto a grid by timestamp, so frames repeat
+    resampled, rinfo = read_all(path, chunks=(None, 5), timing="resample")
+    assert len(resampled) == rinfo.n_frames and len(set(resampled)) < len(resampled)  # drops and repeats
+
+
+def test_coarse_clock_keeps_pairs_apart(tmp_path):
+    """FFV1 in Matroska at 2000 fps: timestamps in ms, so pairs share one; order comes from the packets."""
+    path = encode(tmp_path / "fast.mkv", [k // 2 for k in range(48)], codec="ffv1", rate=2000,
+                  time_base=Fraction(1, 1000))
+    got, info = read_all(path)
+    assert info.timing == "coarse" and info.fps == 2000 and got == list(range(48))
+
+
+def test_coarse_clock_tasks_seek_instead_of_decoding_from_the_start(tmp_path, monkeypatch):
+    """Each task finds where its seek landed by the packet's byte position (no decode from frame 0)."""
+    from daskmag.io import ffmpeg
+
+    path = encode(tmp_path / "fast.mkv", [k // 4 for k in range(60)], codec="ffv1", rate=4000,
+                  time_base=Fraction(1, 1000), options={"g": "5"})
+
+    def no_fallback():
+        raise AssertionError("decoded from the start")
+
+    monkeypatch.setattr(ffmpeg, "_Count", no_fallback)
+    got, info = read_all(path, chunks=(None, 4, 9))
+    assert info.fps == 4000 and got == list(range(60))
+
+
+def test_restarting_timestamps_keep_file_order_with_a_warning(tmp_path, capfd):
+    """Two MPEG-TS recordings joined byte for byte: the second's timestamps restart at 0."""
+    first = encode(tmp_path / "one.ts", range(20), fmt="mpegts", rate=25)
+    second = encode(tmp_path / "two.ts", range(20), fmt="mpegts", rate=25, first=20)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    got, info = read_all(joined)
+    assert info.timing == "restart" and got == list(range(40))
+    assert "frame 20" in info.timing_note
+    from daskmag.io.base import warn_input
+
+    warn_input(info)
+    assert "jump back at frame 20" in capfd.readouterr().err
+
+
+def test_raw_stream_without_timestamps(tmp_path):
+    path = encode(tmp_path / "raw.h264", range(30), fmt="h264", rate=90, options={"bf": "0"})
+    got, info = read_all(path, chunks=(None, 4))
+    assert info.timing == "none" and info.fps == 90 and got == list(range(30))  # the stream's declared rate
+    assert reader_for(path, fps=120).probe().fps == 120  # --fps wins
+
+
+def test_second_video_stream_is_chosen_and_the_first_named(tmp_path, capfd):
+    path = encode(tmp_path / "two.mp4", range(20), streams=2)
+    assert numbers(read_frames(path, 0, 20, stream=1)) == [100 + k for k in range(20)]
+    info = probe(path)
+    assert len(info.streams) == 2 and "streams:   2 video streams" in info.describe()
+    from daskmag.io.base import warn_input
+
+    warn_input(info)
+    assert "2 video streams; reading stream 0" in capfd.readouterr().err
+    with pytest.raises(UserError, match="--stream 2: .* has 2 video streams"):
+        reader_for(path, stream=2).probe()
+
+
+def test_rotation_is_applied(tmp_path):
+    """A display matrix of -90 degrees (a portrait phone clip): frames come out upright."""
+    path = encode(tmp_path / "portrait.mp4", range(12), rotation=-90, options={"bf": "0"}, size=(48, 80))
+    info = probe(path)
+    assert (info.rotation, info.height, info.width) == (90, 80, 48)
+    frames = read_frames(path, 0, 12)
+    assert frames.shape == (12, 80, 48, 3)
+    # turned back, the stamp reads again
+    assert numbers(np.rot90(frames, k=1, axes=(1, 2))) == list(range(12))
+
+
+def test_twelve_bits_in_sixteen_are_scaled_by_their_range(tmp_path):
+    import av
+
+    path = tmp_path / "mono12.mkv"
+    ramp = (np.arange(64 * 48) * 4095 // (64 * 48 - 1)).reshape(48, 64).astype(np.uint16)  # 0..4095
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "gray16le"
+        for k in range(4):
+            frame = av.VideoFrame.from_ndarray(ramp, format="gray16le")
+            frame.pts = k
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    info = probe(path)
+    assert (info.bits, info.significant_bits) == (16, 12) and "low 12 bits" in info.describe()
+    frames = read_frames(path, 0, 4)
+    assert frames.max() == 255 and frames.min() == 0
+    assert np.array_equal(frames[0, :, :, 0], ((ramp.astype(np.int64) * 255 + 2047) // 4095).astype(np.uint8))
+
+
+def test_size_change_is_refused_before_work(tmp_path):
+    first = encode(tmp_path / "a.ts", range(20), fmt="mpegts", rate=25)
+    second = encode(tmp_path / "b.ts", range(20, 40), fmt="mpegts", rate=25, size=(64, 80))
+    joined = tmp_path / "sizes.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    with pytest.raises(UserError, match="frame size changes from 64x48 to 80x64 at frame 20"):
+        probe(joined)
+
+
+def test_one_frame(tmp_path):
+    from daskmag.run import magnify_file
+
+    path = encode(tmp_path / "one.mp4", [0])
+    assert numbers(read_frames(path, 0, 1)) == [0]
+    with pytest.raises(UserError, match="1 frame to process; magnification needs at least 2"):
+        magnify_file(path, tmp_path / "out.mp4", low=1, high=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.mp4"]
+
+
+def test_names_with_colons_are_files_not_urls(tmp_path, monkeypatch):
+    from daskmag.io import write_array
+
+    monkeypatch.chdir(tmp_path)
+    encode(tmp_path / "2023-05-01T12:30:05.mp4", range(10), options={"bf": "0"})
+    for name in ("2023-05-01T12:30:05.mp4", "./2023-05-01T12:30:05.mp4"):
+        assert numbers(open_video(name, chunk_frames=4).frames.compute(scheduler="sync")) == list(range(10))
+    write_array(np.stack([stamped(k) for k in range(5)]), "12:00.mkv", 25)
+    assert numbers(read_frames("12:00.mkv", 0, 5)) == list(range(5))
+
+
+def test_printf_pattern_is_named_as_such(tmp_path):
+    with pytest.raises(UserError, match="image sequences given as a printf pattern are not read yet"):
+        probe(tmp_path / "C001H001S0001%06d.tif")
+
+
+def test_busy_dashboard_port_takes_another(tmp_path):
+    import socket
+
+    from daskmag.cluster import _dashboard_address
+
+    with socket.socket() as busy:
+        busy.bind(("", 0))
+        busy.listen()
+        assert _dashboard_address(busy.getsockname()[1]) == ":0"
+
+
+def test_info_and_flags_on_the_command_line(tmp_path, capsys):
+    from daskmag.cli import main
+
+    path = encode(tmp_path / "two.mp4", range(6), streams=2, options={"bf": "0"})
+    assert main(["info", str(path), "--stream", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "reading 1 (--stream N)" in out and "timing:    constant" in out
+    assert main(["info", str(path), "--stream", "5"]) == 2
+    assert capsys.readouterr().err.startswith("daskmag: error: --stream 5: ")
+    assert main(["info", str(path), "--stream", "-1"]) == 2
+    assert "--stream must be at least 0" in capsys.readouterr().err
