@@ -489,19 +489,29 @@ class OutputSettings(_Settings):
         Replace an existing output.
     restart : bool
         Discard the finished blocks of an interrupted run instead of resuming it.
+    playback_fps : float, optional
+        Frame rate the output plays at, frames per second (default: the
+        input's stored rate; 30 for raw camera files and image sequences).
+        Separate from the recording rate (``Band.fps``) the filters use.
 
     Raises
     ------
     UserError
-        ``crf`` out of range.
+        ``crf`` out of range, or a playback rate that is not positive.
     """
 
     crf: int = 17
     overwrite: bool = False
     restart: bool = False
+    playback_fps: float | None = None
 
     def __post_init__(self):
         _set(self, "crf", _whole(self.crf, "--crf", *CRF_RANGE, allow_none=False))
+        if self.playback_fps is not None:
+            rate = _finite(self.playback_fps, "--playback-fps")
+            if rate <= 0:
+                raise UserError(f"--playback-fps must be positive, got {rate:g}")
+            _set(self, "playback_fps", rate)
         _set(self, "overwrite", bool(self.overwrite))
         _set(self, "restart", bool(self.restart))
 

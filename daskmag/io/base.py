@@ -27,6 +27,10 @@ import numpy as np
 from ..errors import UserError
 from ..settings import ON_CORRUPT
 
+#: Playback rate of footage that records only its recording rate (raw
+#: camera files, image sequences): one players show.
+DEFAULT_PLAYBACK_FPS = Fraction(30)
+
 #: Target size of one chunk of decoded frames (whole frames along time).
 CHUNK_BYTES = 64 * 2**20
 
@@ -43,7 +47,9 @@ class VideoInfo:
     height, width : int
         Frame size in pixels.
     fps : Fraction
-        Stored (playback) frame rate, frames per second.
+        Rate of the source's own time line, frames per second: the stored
+        rate of a video file, the recording rate of a camera file; 0 where
+        the source records none (an image sequence: ``--fps`` gives it).
     codec : str
         Codec or storage of the frames.
     kind : str
@@ -58,6 +64,9 @@ class VideoInfo:
         Samples per pixel as read (3: RGB).
     bits : int
         Significant bits per sample of the source (8 for 8-bit video).
+    playback_fps : Fraction, optional
+        The rate an output plays at by default, where it differs from
+        ``fps``: raw camera footage plays at :data:`DEFAULT_PLAYBACK_FPS`.
     """
 
     path: str
@@ -72,6 +81,12 @@ class VideoInfo:
     dtype: str = "uint8"
     channels: int = 3
     bits: int = 8
+    playback_fps: Fraction | None = None
+
+    @property
+    def playback_rate(self) -> Fraction:
+        """The rate an output plays at unless ``--playback-fps`` is given."""
+        return Fraction(self.playback_fps) if self.playback_fps else Fraction(self.fps)
 
     @property
     def duration(self) -> float:
@@ -90,10 +105,14 @@ class VideoInfo:
             f"kind:      {self.kind}",
             f"frames:    {self.n_frames}",
             f"size:      {self.width}x{self.height}",
-            f"fps:       {float(self.fps):.6g} ({self.fps.numerator}/{self.fps.denominator})",
+            (f"fps:       {float(self.fps):.6g} ({self.fps.numerator}/{self.fps.denominator})"
+             + (" recording rate" if self.playback_fps else "")
+             if self.fps else "fps:       not recorded (give the recording rate with --fps)"),
+            f"playback:  {float(self.playback_rate):.6g} fps" + ("" if self.playback_rate else " (as --fps)"),
             f"duration:  {self.duration:.3f} s",
             f"codec:     {self.codec}",
-            f"samples:   {self.channels} x {self.dtype} ({self.bits} bits)",
+            f"samples:   {'mono' if self.channels == 1 else 'RGB'} ({self.channels} x {self.dtype}), "
+            f"{self.bits}-bit",
         ]
         if self.variable_frame_rate:
             lines.append(
@@ -149,6 +168,9 @@ class Reader:
 
     #: Shown by ``daskmag info`` as the source's kind.
     kind = "?"
+    #: Whether :meth:`accepts` may take a path that does not exist (a
+    #: printf pattern or a glob naming many files).
+    patterns = False
 
     def __init__(self, path: Path, on_corrupt: str = "stop"):
         if on_corrupt not in ON_CORRUPT:
@@ -223,6 +245,9 @@ def reader_for(path, on_corrupt: str = "stop") -> Reader:
     """
     path = Path(path).absolute()
     if not path.exists():
+        for cls in READERS:
+            if cls.patterns and cls.accepts(path):
+                return cls(path, on_corrupt=on_corrupt)
         raise UserError(f"input not found: {path}")
     for cls in READERS:
         if cls.accepts(path):

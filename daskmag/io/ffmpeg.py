@@ -92,13 +92,14 @@ def probe(path) -> VideoInfo:
             n_frames = grid.slot(end)
         codec = stream.codec_context.name
         height, width = stream.codec_context.height, stream.codec_context.width
+        _, dtype, channels, bits = sample_format(stream.codec_context.pix_fmt)
     finally:
         container.close()
     if n_frames == 0:
         raise UserError(f"{path} has no frames")
     if not fps or fps <= 0:
         raise UserError(f"{path} does not record a frame rate")
-    return VideoInfo(str(path), n_frames, height, width, fps, codec, "file", vfr, stored)
+    return VideoInfo(str(path), n_frames, height, width, fps, codec, "file", vfr, stored, dtype, channels, bits)
 
 
 class _Grid:
@@ -128,6 +129,34 @@ class _Grid:
     def seek_target(self, slot: int) -> int:
         """A timestamp before ``slot``'s time: the key frame at or before it lands on ``slot`` or earlier."""
         return self.first + self.ticks(slot) - 1
+
+
+#: Decoded sample layouts kept at full depth: FFmpeg pixel format prefix ->
+#: (format to convert to, dtype, channels).  Anything else decodes to 8-bit RGB.
+_DEEP_FORMATS = (
+    (("gray9", "gray10", "gray12", "gray14", "gray16"), ("gray16le", "uint16", 1)),
+    (("gray",), ("gray", "uint8", 1)),
+    (("rgb48", "bgr48", "gbrp9", "gbrp10", "gbrp12", "gbrp14", "gbrp16", "rgba64", "bgra64", "gbrap1"),
+     ("rgb48le", "uint16", 3)),
+)
+
+
+def sample_format(pix_fmt: str | None, bits: int | None = None) -> tuple[str, str, int, int]:
+    """How frames of pixel format ``pix_fmt`` are decoded: (PyAV format, dtype, channels, bits).
+
+    Grey stays grey (one channel) and 9 to 16-bit grey or RGB stays 16-bit:
+    high-speed cameras' depth is kept.  ``gray10le``/``gray12le`` keep their
+    values (converted to 16-bit words by FFmpeg, which scales them to the full
+    16-bit range); ``gray16le`` holding 12-bit data keeps its 12-bit values.
+    """
+    name = pix_fmt or ""
+    for prefixes, (target, dtype, channels) in _DEEP_FORMATS:
+        if name.startswith(prefixes):
+            depth = 8 if dtype == "uint8" else 16
+            if name.startswith(("gray9", "gray10", "gray12", "gray14")):
+                depth = 16  # FFmpeg scales them to the 16-bit range
+            return target, dtype, channels, depth
+    return "rgb24", "uint8", 3, 8
 
 
 def _variable_rate(timestamps, time_base, fps) -> bool:
@@ -223,7 +252,8 @@ class _Segment:
 
     def __init__(self, path, start: int, stop: int, codec):
         self.path, self.start, self.stop = path, start, stop
-        self.out = np.empty((stop - start, codec.height, codec.width, 3), dtype=np.uint8)
+        self.format, dtype, channels, _ = sample_format(codec.pix_fmt)
+        self.out = np.empty((stop - start, codec.height, codec.width, channels), dtype=dtype)
         self.own = np.zeros(stop - start, dtype=bool)  # slots with a good frame of their own
         self.before = None  # the last good frame before ``start``
         self.after = None  # the first good frame from ``stop`` on, when none came earlier
@@ -233,12 +263,15 @@ class _Segment:
         self.reformatter = VideoReformatter()
 
     def rgb(self, frame) -> np.ndarray:
-        """A decoded frame as (H, W, 3) uint8 RGB, converted on this thread.
+        """A decoded frame as (H, W, C) samples (:func:`sample_format`), converted on this thread.
 
         PyAV's default (``threads=0``) starts and stops a pool of scaler
         threads for every frame; see :data:`CODEC_THREADS`.
         """
-        return self.reformatter.reformat(frame, format="rgb24", threads=CODEC_THREADS).to_ndarray()
+        if frame.format.name == self.format:
+            return frame.to_ndarray().reshape(self.out.shape[1:])
+        return self.reformatter.reformat(frame, format=self.format, threads=CODEC_THREADS).to_ndarray() \
+            .reshape(self.out.shape[1:])
 
     @property
     def has_first(self) -> bool:

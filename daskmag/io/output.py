@@ -52,6 +52,16 @@ class Writer:
         """Make the output from its finished blocks and put it under its final name."""
         raise NotImplementedError
 
+    @classmethod
+    def claims(cls, path: str) -> bool:
+        """Whether this writer takes ``path`` whatever its suffix (a folder, a pattern)."""
+        return False
+
+    def target(self, path: Path) -> Path:
+        """What appears under its final name when the output is complete (``path`` itself,
+        or the folder of an image sequence)."""
+        return Path(path)
+
 
 #: Registered writers by suffix.
 WRITERS: dict[str, Writer] = {}
@@ -79,6 +89,9 @@ def writer_for(path) -> Writer:
         No writer handles it.
     """
     _load_writers()
+    for writer in WRITERS.values():
+        if writer.claims(str(path)):
+            return writer
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in WRITERS:
@@ -88,7 +101,7 @@ def writer_for(path) -> Writer:
 
 
 def _load_writers():
-    from . import encode, zarr_store  # noqa: F401  (they register themselves)
+    from . import encode, tiff, zarr_store  # noqa: F401  (they register themselves)
 
 
 def exact_rate(fps) -> Fraction:
@@ -98,11 +111,11 @@ def exact_rate(fps) -> Fraction:
 
 def check_output(path, overwrite: bool) -> Path:
     """Validate an output path before any work: extension, existence, writable folder."""
+    target = writer_for(path).target(path)
     path = Path(path)
-    writer_for(path)
-    if path.exists() and not overwrite:
-        raise UserError(f"output exists: {path} (use --overwrite to replace it)")
-    folder = path.parent if str(path.parent) else Path(".")
+    if target.exists() and not overwrite:
+        raise UserError(f"output exists: {target} (use --overwrite to replace it)")
+    folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise UserError(f"output folder does not exist: {folder}")
     try:  # a real write: permissions, read-only mounts and quotas all show here
@@ -203,9 +216,12 @@ def write_video(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool =
     Parameters
     ----------
     frames : dask.array.Array
-        (T, H, W, 3) uint8 RGB, chunked along time (each chunk is one block).
+        (T, H, W, C) uint8 or uint16, RGB (``C = 3``) or mono (``C = 1``),
+        chunked along time (each chunk is one block).
     path : str or Path
-        ``.mp4``/``.mov`` (H.264), ``.avi``/``.mkv`` (FFV1, lossless) or ``.zarr``.
+        ``.mp4``/``.mov`` (H.264, 8-bit), ``.avi``/``.mkv`` (FFV1, lossless,
+        8 or 16-bit), ``.zarr``, or a 16-bit TIFF sequence (``out/%06d.tif``
+        or a folder ``out/``, :mod:`daskmag.io.tiff`).
     fps : Fraction or float
         Frame rate written to the output.
     crf : int
@@ -232,12 +248,13 @@ def write_video(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool =
         output, or an error of the input while the blocks are computed.
     """
     path = check_output(path, overwrite).absolute()  # parts are written by the workers
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise UserError("frames must be a (T, H, W, 3) array")
+    if frames.ndim != 4 or frames.shape[-1] not in (1, 3):
+        raise UserError("frames must be a (T, H, W, 3) RGB or (T, H, W, 1) mono array")
     frames = frames.rechunk({3: -1})
     chunks = frames.chunks[0]
     writer = writer_for(path)
-    parts = _Parts(path, frames.name, chunks, restart, settings)
+    target = writer.target(path)
+    parts = _Parts(target, frames.name, chunks, restart, settings)
     todo = [i for i in range(len(chunks)) if not parts.done(i, writer.part_name)]
     tasks = writer.block_tasks(frames, path, fps, parts, todo, crf=crf, attrs=attrs)
     done = len(chunks) - len(tasks)
@@ -251,7 +268,7 @@ def write_video(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool =
         # the input cannot give these frames (a corrupt frame, a changed
         # file): this computation can never finish, so its parts are useless
         remove_path(parts.folder)
-        remove_path(partial_path(path))
+        remove_path(partial_path(target))
         raise
     writer.finish(path, parts, len(chunks), fps)
     remove_path(parts.folder)
@@ -302,8 +319,11 @@ def _run(tasks: dict, chunks, client, progress, window: int | None = None):
 
 
 def ingest(video, store, *, chunk_frames: int | None = None, overwrite: bool = False, client=None,
-           progress=None):
+           progress=None, fps=None, playback_fps=None):
     """Decode a video file into a chunked Zarr v3 store (streaming, in parallel).
+
+    The store keeps the frames as read: their dtype (8 or 16-bit) and
+    channels (mono or RGB).
 
     Parameters
     ----------
@@ -311,7 +331,18 @@ def ingest(video, store, *, chunk_frames: int | None = None, overwrite: bool = F
         The video file (or an already opened :class:`~daskmag.io.Video`).
     store : str or Path
         Output ``.zarr`` path.  Chunks hold whole frames (~64 MiB each); the
-        attributes record ``fps``, ``source``, ``frames`` and ``codec``.
+        attributes record ``fps`` (the playback rate), ``recording_fps``,
+        ``bits``, ``source``, ``frames`` and ``codec``.
+    fps : float, optional
+        The recording rate, where the source records none (an image sequence).
+    playback_fps : float, optional
+        The store's playback rate (default: the source's, see
+        :attr:`~daskmag.io.VideoInfo.playback_rate`).
+
+    Raises
+    ------
+    UserError
+        A source without a recording rate and no ``fps``, a bad store name.
     """
     from . import Video, open_video
 
@@ -320,6 +351,12 @@ def ingest(video, store, *, chunk_frames: int | None = None, overwrite: bool = F
     store = Path(store)
     if store.suffix != ".zarr":
         raise UserError(f"an ingested store must end in .zarr: {store}")
-    attrs = {"source": str(video.info.path), "codec": video.info.codec}
-    return write_video(video.frames, store, video.fps, overwrite=overwrite, client=client, progress=progress,
+    info = video.info
+    recording = exact_rate(fps) if fps else Fraction(info.fps)
+    if not recording:
+        raise UserError(f"{info.path} records no frame rate: give the recording rate with --fps")
+    playback = exact_rate(playback_fps) if playback_fps else (info.playback_rate or recording)
+    attrs = {"source": str(info.path), "codec": info.codec, "bits": info.bits,
+             "recording_fps": f"{recording.numerator}/{recording.denominator}"}
+    return write_video(video.frames, store, playback, overwrite=overwrite, client=client, progress=progress,
                        attrs=attrs)
