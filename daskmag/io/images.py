@@ -255,16 +255,11 @@ class ImageSequenceReader(Reader):
         if self.stack:
             return _as_frames(_read_tiff(self.files[0], key=slice(start, stop)), stop - start, self.files[0])
         files = self.files[start - self.offset : stop - self.offset]
-        first = self._read_one(files[0], None)
+        first = self._read_one(files[0])
         out = np.empty((len(files),) + first.shape, dtype=first.dtype)
         out[0] = first
-        codec = None
-        if self.format == "png":
-            import av
-
-            codec = av.CodecContext.create("png", "r")
         for i, file in enumerate(files[1:], 1):
-            image = self._read_one(file, codec, first.shape[-1], str(first.dtype))
+            image = self._read_one(file, first.shape[-1], str(first.dtype))
             if image.shape != first.shape or image.dtype != first.dtype:
                 raise UserError(f"{file} is {image.shape[1]}x{image.shape[0]} {image.dtype} with "
                                 f"{image.shape[2]} channels, unlike {files[0].name}: all frames must match")
@@ -280,7 +275,7 @@ class ImageSequenceReader(Reader):
 
         chunk_frames = chunk_frames or default_chunk_frames(info.height, info.width, info.channels,
                                                             np.dtype(info.dtype).itemsize)
-        token = self.token()
+        token = dask.base.tokenize(self.token())  # a short digest: the whole list stays here
         blocks = []
         for begin in range(first, stop, chunk_frames):
             end = min(begin + chunk_frames, stop)
@@ -292,21 +287,22 @@ class ImageSequenceReader(Reader):
             blocks.append(da.from_delayed(block, (end - begin,) + info.shape[1:], dtype=np.dtype(info.dtype)))
         return da.concatenate(blocks, axis=0)
 
-    def _read_one(self, file: Path, codec, channels: int | None = None, dtype: str | None = None) -> np.ndarray:
+    def _read_one(self, file: Path, channels: int | None = None, dtype: str | None = None) -> np.ndarray:
         if self.format == "tiff":
             return _as_frames(_read_tiff(file), 1, file)[0]
-        if codec is None:
-            import av
+        import av
 
-            codec = av.CodecContext.create("png", "r")
+        if channels is None:
             _, _, channels, dtype, _ = _png_info(file)
-        return _read_png(codec, file, channels, dtype)
+        # a decoder per file: FFmpeg's PNG decoder keeps state between pictures (APNG), and
+        # a reused one returned wrong samples for some files of a sequence
+        return _read_png(av.CodecContext.create("png", "r"), file, channels, dtype)
 
     def token(self) -> tuple:
         # every file's size and modification time: a changed frame gets new graph keys
         if self._token is None:
             stamps = tuple(file_stamp(f) for f in self.files)
-            self._token = (type(self).__name__, str(self.path), tuple(map(str, self.files)), stamps)
+            self._token = (type(self).__name__, str(self.path), self.offset, tuple(map(str, self.files)), stamps)
         return self._token
 
     def __getstate__(self):
