@@ -57,6 +57,10 @@ class Writer:
         """Whether this writer takes ``path`` whatever its suffix (a folder, a pattern)."""
         return False
 
+    def normalise(self, path) -> Path:
+        """``path`` as this writer names it (a folder ``out/`` becomes ``out/%06d.tif``)."""
+        return Path(path)
+
     def target(self, path: Path) -> Path:
         """What appears under its final name when the output is complete (``path`` itself,
         or the folder of an image sequence)."""
@@ -111,8 +115,9 @@ def exact_rate(fps) -> Fraction:
 
 def check_output(path, overwrite: bool) -> Path:
     """Validate an output path before any work: extension, existence, writable folder."""
-    target = writer_for(path).target(path)
-    path = Path(path)
+    writer = writer_for(path)
+    target = writer.target(path)
+    path = writer.normalise(path)
     if target.exists() and not overwrite:
         raise UserError(f"output exists: {target} (use --overwrite to replace it)")
     folder = target.parent if str(target.parent) else Path(".")

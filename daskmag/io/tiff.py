@@ -78,6 +78,10 @@ class TiffSequenceWriter(Writer):
     def target(self, path: Path) -> Path:
         return split_target(path)[0]
 
+    def normalise(self, path) -> Path:
+        folder, pattern = split_target(path)
+        return folder / pattern
+
     def block_tasks(self, frames, path: Path, fps, parts, todo, *, crf: int = 17, attrs=None) -> dict:
         folder, pattern = split_target(path)
         tmp = partial_path(folder)
