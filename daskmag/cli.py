@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
                      action="store_true",
                      help="remove motion outside the band (MIT's attenuateOtherFreq); motion slower "
                           "than half the low edge (drift, pans) is kept")
+    mag.add_argument("--decimate", metavar="Q", default=None,
+                     help="for a narrow band at a very high --fps (e.g. 24-26 Hz at 10000 fps): magnify "
+                          "the clip low-passed and kept every Q-th frame, and add the change, interpolated "
+                          "back, to every frame; 'auto' picks Q (8 samples per period of --high). Much "
+                          "shorter filters and Q times less pyramid work (default: off)")
     kinds = "; ".join(f"{name}: {kind.bands_per_octave} per octave, {kind.orientations} orientations"
                       for name, kind in PYRAMID_KINDS.items())
     mag.add_argument("--pyramid", choices=list(PYRAMID_KINDS), default=None,
@@ -215,6 +220,7 @@ def _magnify(args) -> int:
     settings = mode_settings(mode, alpha=args.alpha, taps=args.taps, pyramid=pyramid, filter=args.filter,
                              order=args.order, causal=args.causal or None, sigma=args.sigma,
                              attenuate_other=args.attenuate_other or None, level=args.level,
+                             decimate=_decimate(args.decimate),
                              chroma_attenuation=args.chroma_attenuation)
     job = Job(
         source, args.output, settings, Band(args.low, args.high, args.fps),
@@ -231,6 +237,15 @@ def _magnify(args) -> int:
     print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
           f"{_rate(result.fps)} fps{recorded}", file=sys.stderr)
     return 0
+
+
+def _decimate(text):
+    if text is None or text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise UserError(f"--decimate must be a whole number or auto, got {text!r}") from None
 
 
 def _rate(fps) -> str:

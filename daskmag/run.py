@@ -103,7 +103,8 @@ def warn_variable_rate(info):
 def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = None, low: float | None = None,
                  high: float | None = None, fps: float | None = None, taps: int | None = None,
                  pyramid=None, filter: str | None = None, order: int | None = None, causal: bool | None = None,
-                 sigma: float | None = None, attenuate_other: bool | None = None, level: int | None = None,
+                 sigma: float | None = None, attenuate_other: bool | None = None, decimate=None,
+                 level: int | None = None,
                  chroma_attenuation: float | None = None, start=None, end=None, max_frames: int | None = None,
                  scale: float = 1.0, roi=None, on_corrupt: str = "stop", crf: int = 17,
                  playback_fps: float | None = None, overwrite: bool = False,
@@ -122,7 +123,7 @@ def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = 
         H.264, ``.avi``/``.mkv`` FFV1, ``.zarr``).
     mode : {"motion", "colour"}
         Phase-based motion magnification (:class:`daskmag.settings.MotionSettings`:
-        ``alpha, taps, pyramid, filter, order, causal, sigma, attenuate_other``)
+        ``alpha, taps, pyramid, filter, order, causal, sigma, attenuate_other, decimate``)
         or linear colour magnification (:class:`daskmag.settings.ColourSettings`:
         ``alpha, level, chroma_attenuation, taps``).  A setting of the other
         mode is an error.
@@ -161,7 +162,7 @@ def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = 
         pyramid = PyramidSpec(pyramid)
     settings = mode_settings(mode, alpha=alpha, taps=taps, pyramid=pyramid, filter=filter, order=order,
                              causal=causal, sigma=sigma, attenuate_other=attenuate_other, level=level,
-                             chroma_attenuation=chroma_attenuation)
+                             chroma_attenuation=chroma_attenuation, decimate=decimate)
     job = Job(source, output, settings, Band(low, high, fps),
               Selection(start=start, end=end, max_frames=max_frames, scale=scale, roi=roi, on_corrupt=on_corrupt),
               OutputSettings(crf=crf, overwrite=overwrite, restart=restart, playback_fps=playback_fps),
@@ -273,6 +274,15 @@ def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None
                                       time_chunk=execution.time_chunk, min_blocks=threads)
             from .graph.motion import magnify_motion
             from .plan import auto_tile
+
+            if settings.decimate:
+                from .graph.highrate import decimation_factor, magnify_motion_decimated
+
+                factor = settings.decimate
+                if factor == "auto":
+                    factor = decimation_factor(band.high, band.fps)
+                return magnify_motion_decimated(video, low=band.low, high=band.high, fps=band.fps,
+                                                settings=settings, factor=factor, min_blocks=threads)
 
             return magnify_motion(video, low=band.low, high=band.high, fps=band.fps, settings=settings,
                                   time_chunk=execution.time_chunk, min_blocks=threads,

@@ -200,6 +200,13 @@ class MotionSettings(_Settings):
         Amplitude-weighted Gaussian smoothing of the phase, in pixels (MIT's sigma), >= 0.
     attenuate_other : bool
         Remove motion outside the band (MIT's attenuateOtherFreq).
+    decimate : int or "auto", optional
+        Magnify every ``decimate``-th frame's worth of the clip, low-passed in
+        time, and interpolate the change back to every frame
+        (:func:`daskmag.graph.highrate.magnify_motion_decimated`): for narrow
+        bands at very high recording rates, whose full-rate filter would need
+        thousands of taps.  ``"auto"``: the largest factor that keeps 8
+        samples per period of the band's high edge; None or 1: off.
 
     Raises
     ------
@@ -215,6 +222,7 @@ class MotionSettings(_Settings):
     pyramid: PyramidSpec = field(default_factory=PyramidSpec)
     sigma: float = 0.0
     attenuate_other: bool = False
+    decimate: int | str | None = None
 
     mode = "motion"
 
@@ -245,6 +253,10 @@ class MotionSettings(_Settings):
         _set(self, "pyramid", pyramid)
         _set(self, "causal", bool(self.causal))
         _set(self, "attenuate_other", bool(self.attenuate_other))
+        if self.decimate is not None and self.decimate != "auto":
+            _set(self, "decimate", _whole(self.decimate, "--decimate", 1))
+            if self.decimate == 1:
+                _set(self, "decimate", None)
 
     def temporal_filters(self, band: Band) -> tuple[TemporalFilter, TemporalFilter | None]:
         """The band-pass and, with ``attenuate_other``, the reference high-pass, at ``band``'s rate."""

@@ -17,7 +17,7 @@ def as_frames(video, fps=None, *, name: str = "video"):
     Parameters
     ----------
     video : Video or array-like (T, H, W, C) uint8 or uint16
-        ``C`` is 3 (RGB) or 1 (mono: a (T, H, W) array is taken as mono).
+        ``C`` is 3 (RGB) or 1 (mono; a (T, H, W) array is refused, not guessed).
     fps : float, optional
         Overrides the video's own rate; required for a bare array.
 
@@ -36,8 +36,6 @@ def as_frames(video, fps=None, *, name: str = "video"):
         if fps is None:
             raise UserError("give fps for a bare array")
         rate = fps
-    if frames.ndim == 3:
-        frames = frames[..., None]  # mono
     if frames.ndim != 4 or frames.shape[-1] not in (1, 3):
         raise UserError(f"expected (frames, height, width, 3) RGB or (frames, height, width, 1) mono "
                         f"{name}, got shape {frames.shape}")
