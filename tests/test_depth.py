@@ -146,3 +146,22 @@ def test_shared_high_speed_examples_run_end_to_end(tmp_path, client, source, rat
     assert after.dtype == np.uint16 and after.shape == before.shape and after.max() < 4096
     gain = motion_gain(before, after, [frequency], rate)[0]
     assert gain > 5, gain
+
+
+def test_command_line_playback_rate_and_decimation(tmp_path):
+    import subprocess
+    import sys
+
+    source = write_tiffs(tmp_path / "seq", mono_clip(200, 32, ((0.05, 25.0),), 12))
+    out = tmp_path / "out.mkv"
+    done = subprocess.run([sys.executable, "-m", "daskmag", "magnify", str(source), "-o", str(out), "--fps", "2000",
+                           "--low", "20", "--high", "30", "--decimate", "auto", "--playback-fps", "24",
+                           "--workers", "1", "--no-progress"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "at 24 fps (recorded at 2000 fps)" in done.stderr
+    info = probe(out)
+    assert (info.n_frames, info.fps, info.dtype, info.channels) == (200, 24, "uint16", 1)
+    bad = subprocess.run([sys.executable, "-m", "daskmag", "magnify", str(source), "-o", str(tmp_path / "x.mkv"),
+                          "--fps", "2000", "--low", "20", "--high", "30", "--playback-fps", "0"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip() == "daskmag: error: --playback-fps must be positive, got 0"

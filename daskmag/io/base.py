@@ -124,7 +124,9 @@ class VideoInfo:
 
 @dataclass
 class Video:
-    """A lazily read video: ``frames`` (T, H, W, 3) uint8 Dask array and its ``fps``.
+    """A lazily read video: ``frames`` (T, H, W, C) Dask array and its ``fps``.
+
+    ``C`` is 3 (RGB) or 1 (mono), the dtype uint8 or uint16, as ``info`` says.
 
     Unpacks as ``frames, fps = open_video(path)``.
     """

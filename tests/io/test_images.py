@@ -137,3 +137,21 @@ def test_a_sequence_needs_fps_on_the_command_line(tmp_path):
     info = subprocess.run([sys.executable, "-m", "daskmag", "info", str(folder)], capture_output=True, text=True)
     assert "not recorded (give the recording rate with --fps)" in info.stdout
     assert "playback:  30 fps" in info.stdout and "mono (1 x uint16), 16-bit" in info.stdout
+
+
+def test_ingest_keeps_depth_channels_and_both_rates(tmp_path, client):
+    import zarr
+
+    from daskmag.io import ingest
+
+    frames = stamped(10, channels=1, dtype=np.uint16)
+    folder = write_sequence(tmp_path / "seq", frames)
+    with pytest.raises(UserError, match="records no frame rate"):
+        ingest(folder, tmp_path / "a.zarr", client=client)
+    store = ingest(folder, tmp_path / "b.zarr", fps=5000, client=client)
+    array = zarr.open_array(str(store), mode="r")
+    assert array.dtype == np.uint16 and array.shape == (10, 24, 32, 1)
+    assert array.attrs["recording_fps"] == "5000/1" and array.attrs["fps"] == "30/1" and array.attrs["bits"] == 16
+    video = open_video(store)
+    assert video.fps == 5000 and video.info.playback_rate == 30
+    assert np.array_equal(video.frames.compute(), frames)
