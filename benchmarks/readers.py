@@ -18,7 +18,6 @@ import argparse
 import json
 import shutil
 import statistics
-import struct
 import sys
 import time
 from pathlib import Path

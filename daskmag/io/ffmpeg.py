@@ -14,6 +14,7 @@ grid, whether the file is decoded in one piece or by many seeking tasks.
 from __future__ import annotations
 
 import math
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -134,7 +135,7 @@ class _Grid:
 #: Decoded sample layouts kept at full depth: FFmpeg pixel format prefix ->
 #: (format to convert to, dtype, channels).  Anything else decodes to 8-bit RGB.
 _DEEP_FORMATS = (
-    (("gray9", "gray10", "gray12", "gray14", "gray16"), ("gray16le", "uint16", 1)),
+    (("gray16",), ("gray16le", "uint16", 1)),
     (("gray",), ("gray", "uint8", 1)),
     (("rgb48", "bgr48", "gbrp9", "gbrp10", "gbrp12", "gbrp14", "gbrp16", "rgba64", "bgra64", "gbrap1"),
      ("rgb48le", "uint16", 3)),
@@ -145,17 +146,17 @@ def sample_format(pix_fmt: str | None, bits: int | None = None) -> tuple[str, st
     """How frames of pixel format ``pix_fmt`` are decoded: (PyAV format, dtype, channels, bits).
 
     Grey stays grey (one channel) and 9 to 16-bit grey or RGB stays 16-bit:
-    high-speed cameras' depth is kept.  ``gray10le``/``gray12le`` keep their
-    values (converted to 16-bit words by FFmpeg, which scales them to the full
-    16-bit range); ``gray16le`` holding 12-bit data keeps its 12-bit values.
+    high-speed cameras' depth is kept.  ``gray10le``/``gray12le``... keep their
+    own values (0..4095 for 12 bits, no scaling); ``gray16le`` holding 12-bit
+    data keeps its 12-bit values.  Other formats decode to 8-bit RGB.
     """
     name = pix_fmt or ""
+    match = re.match(r"gray(9|10|12|14)(le|be)\Z", name)
+    if match:
+        return name, "uint16", 1, int(match.group(1))
     for prefixes, (target, dtype, channels) in _DEEP_FORMATS:
         if name.startswith(prefixes):
-            depth = 8 if dtype == "uint8" else 16
-            if name.startswith(("gray9", "gray10", "gray12", "gray14")):
-                depth = 16  # FFmpeg scales them to the 16-bit range
-            return target, dtype, channels, depth
+            return target, dtype, channels, 8 if dtype == "uint8" else 16
     return "rgb24", "uint8", 3, 8
 
 
