@@ -379,7 +379,8 @@ class _Segment:
 class FFmpegReader(Reader):
     """Any file FFmpeg reads (through PyAV): the fallback reader.
 
-    Frames come out as (n, H, W, 3) uint8 RGB (:func:`read_frames`).
+    Frames come out as (n, H, W, 3) uint8 RGB (:func:`read_frames`), except
+    grey and 9-16-bit video, kept at its depth (:func:`sample_format`).
     """
 
     kind = "file"
