@@ -403,7 +403,7 @@ def run_batch(jobs, outdir, *, client, progress: bool = True, window: int | None
     from .cluster import worker_threads
     from .io import output as out
     from .io import probe
-    from .run import job_frames, preflight, progress_bar, warn_variable_rate
+    from .run import job_frames, output_rates, preflight, progress_bar, warn_variable_rate
 
     say = say or _say
     outdir = Path(outdir)
@@ -423,12 +423,13 @@ def run_batch(jobs, outdir, *, client, progress: bool = True, window: int | None
                 record.frames = None
             continue
         try:
-            reader, info, plan, _ = preflight(job)
+            reader, info, plan, output_path = preflight(job)
+            rates = output_rates(job, reader, info, plan, output_path)
         except UserError as exc:
             record.status, record.error = "failed", one_line(exc)
             continue
         record.frames = plan.n_frames
-        checked.append((record, reader, info))
+        checked.append((record, reader, info, rates))
     report = Report(outdir, records)
     report.write()
     for record in records:
@@ -479,15 +480,15 @@ def run_batch(jobs, outdir, *, client, progress: bool = True, window: int | None
         publish()
 
     def blocks():
-        for record, reader, info in checked:
+        for record, reader, info, (playback, _, attrs) in checked:
             record.started = time.time()
             try:
                 warn_variable_rate(info)
                 frames = job_frames(record.job, reader, info, threads)
                 prepared = out.prepare_output(
-                    frames, record.output, info.fps, crf=record.job.write.crf,
+                    frames, record.output, playback, crf=record.job.write.crf,
                     overwrite=record.job.write.overwrite, restart=record.job.write.restart,
-                    settings=record.settings, label=Path(record.input).name)
+                    settings=record.settings, label=Path(record.input).name, attrs=attrs)
             except Exception as exc:  # noqa: BLE001 - one file's problem; the others go on
                 fail(record, exc)
                 continue

@@ -60,10 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
             "The predecessor script's flags (-v -s -a -lo -ho -ws -mf -f -t -acc) work too."
         ),
     )
-    mag.add_argument("input", nargs="?", help="video file or ingested .zarr store")
+    mag.add_argument("input", nargs="?",
+                     help="video file, ingested .zarr store, camera file (.cih/.cihx/.mraw, .cine), or an "
+                          "image sequence: a folder, a pattern (NAME%%06d.tif) or a glob ('NAME*.png')")
     mag.add_argument("-v", "--video_path", dest="video_path", help="same as INPUT (predecessor flag)")
     mag.add_argument("-o", "--output", "-s", "--saving_path", dest="output",
-                     help="output: .mp4/.mov (H.264), .avi/.mkv (FFV1, lossless) or .zarr")
+                     help="output: .mp4/.mov (H.264, 8-bit), .avi/.mkv (FFV1, lossless, 8 or 16-bit), "
+                          ".zarr, or a TIFF sequence OUT/%%06d.tif or a folder OUT/ (8 or 16-bit)")
     mag.add_argument("-a", "--alpha", type=_number, default=None,
                      help="magnification: in-band motion becomes (1 + alpha) times as large; "
                           "negative attenuates (default 10)")
@@ -73,7 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="high edge of the temporal band, Hz (required)")
     mag.add_argument("-f", "--fps", type=_number, default=None,
                      help="rate the footage was filmed at, Hz (default: the file's rate; -1 too). "
-                          "Give it for high-speed footage stored at a slower rate")
+                          "Give it for high-speed footage stored at a slower rate; required for "
+                          "image sequences (TIFF/PNG), which record none")
+    mag.add_argument("--playback-fps", dest="playback_fps", type=_number, default=None,
+                     help="rate the output plays at (default: the input's stored rate; 30 for raw "
+                          "camera files and image sequences). The filters use the recording rate --fps")
     mag.add_argument("--taps", "-ws", "--window_size", "--window", dest="taps", type=_whole,
                      help="length of the temporal filter in frames: the FIR's taps for --filter fir "
                           f"(default: from the band), the window for --filter window (default {DEFAULT_WINDOW})")
@@ -95,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
                      action="store_true",
                      help="remove motion outside the band (MIT's attenuateOtherFreq); motion slower "
                           "than half the low edge (drift, pans) is kept")
+    mag.add_argument("--decimate", metavar="Q", default=None,
+                     help="for a narrow band at a very high --fps (e.g. 24-26 Hz at 10000 fps): magnify "
+                          "the clip low-passed and kept every Q-th frame, and add the change, interpolated "
+                          "back, to every frame; 'auto' picks Q (8 samples per period of --high). Much "
+                          "shorter filters and Q times less pyramid work (default: off)")
     kinds = "; ".join(f"{name}: {kind.bands_per_octave} per octave, {kind.orientations} orientations"
                       for name, kind in PYRAMID_KINDS.items() if name != "riesz")
     kinds += ("; riesz: Wadhwa et al. 2014's fast approximation, one real band per octave and its Riesz "
@@ -156,9 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("input")
     _add_on_corrupt(ing)
     _add_input_choice(ing)
-    ing.add_argument("-f", "--fps", type=_number, default=None,
-                     help="frame rate of an input that has no timestamps (a raw H.264 stream)")
     ing.add_argument("-o", "--output", required=True, help="output .zarr store")
+    ing.add_argument("-f", "--fps", type=_number, default=None,
+                     help="recording rate, Hz, for sources that record none (image sequences, a raw H.264 "
+                          "stream)")
+    ing.add_argument("--playback-fps", dest="playback_fps", type=_number, default=None,
+                     help="playback rate stored with the frames (default: the source's)")
     ing.add_argument("--workers", type=_whole)
     ing.add_argument("--scheduler")
     ing.add_argument("--overwrite", action="store_true")
@@ -270,8 +285,10 @@ def _magnify(args) -> int:
         raise UserError("no output given (-o OUTPUT)")
     job = _job(args, source, args.output)
     result = run_job(job, progress=not args.no_progress)
+    recorded = f" (recorded at {_rate(result.recording_fps)} fps)" \
+        if result.recording_fps and result.recording_fps != result.fps else ""
     print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
-          f"{_rate(result.fps)} fps", file=sys.stderr)
+          f"{_rate(result.fps)} fps{recorded}", file=sys.stderr)
     return 0
 
 
@@ -288,13 +305,14 @@ def _job(args, source, output):
     settings = mode_settings(mode, alpha=args.alpha, taps=args.taps, pyramid=pyramid, filter=args.filter,
                              order=args.order, causal=args.causal or None, sigma=args.sigma,
                              attenuate_other=args.attenuate_other or None, level=args.level,
+                             decimate=_decimate(args.decimate),
                              chroma_attenuation=args.chroma_attenuation)
     job = Job(
         source, output, settings, Band(args.low, args.high, args.fps),
         Selection(start=args.start, end=args.end, max_frames=args.max_frames, scale=args.scale, roi=args.roi,
                   on_corrupt=args.on_corrupt, stream=args.stream, timing=args.timing),
         OutputSettings(crf=args.crf, overwrite=args.overwrite, restart=args.restart,
-                       side_by_side=args.side_by_side),
+                       side_by_side=args.side_by_side, playback_fps=args.playback_fps),
         Execution(workers=args.workers, scheduler=args.scheduler, processes=args.processes, device=args.accel,
                   time_chunk=args.time_chunk, tile=args.tile),
     )
@@ -349,6 +367,15 @@ def _status(args) -> int:
     return 1 if report["totals"]["files_failed"] else 0
 
 
+def _decimate(text):
+    if text is None or text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise UserError(f"--decimate must be a whole number or auto, got {text!r}") from None
+
+
 def _rate(fps) -> str:
     fps = Fraction(fps)
     return str(fps.numerator) if fps.denominator == 1 else f"{float(fps):.6g}"
@@ -357,20 +384,23 @@ def _rate(fps) -> str:
 def _ingest(args) -> int:
     from .cluster import dask_client
     from .io import check_output, ingest, open_video
-    from .run import progress_bar, warn_variable_rate
-    from .settings import Execution, Selection
+    from .run import progress_bar, warn_variable_rate, with_recording_rate
+    from .settings import Band, Execution, OutputSettings, Selection
 
     Execution(workers=args.workers, scheduler=args.scheduler)  # checks them
     Selection(stream=args.stream, timing=args.timing)  # checks them
+    OutputSettings(playback_fps=args.playback_fps)  # checks it
     video = open_video(args.input, on_corrupt=args.on_corrupt, stream=args.stream, timing=args.timing,
                        fps=args.fps)
+    with_recording_rate(video.info, Band(1, 2, args.fps).fps)  # a rate is needed: one line, before any work
     check_output(args.output, args.overwrite)
     if not args.output.endswith(".zarr"):
         raise UserError(f"an ingested store must end in .zarr: {args.output}")
     warn_variable_rate(video.info)
     with dask_client(args.workers, args.scheduler) as client:
         with progress_bar(video.info.n_frames, not args.no_progress) as bar:
-            ingest(video, args.output, overwrite=args.overwrite, client=client, progress=bar.update)
+            ingest(video, args.output, overwrite=args.overwrite, client=client, progress=bar.update,
+                   fps=args.fps, playback_fps=args.playback_fps)
     print(f"wrote {args.output}: {video.info.n_frames} frames", file=sys.stderr)
     return 0
 

@@ -20,13 +20,15 @@ from .settings import (Band, ColourSettings, Execution, MotionSettings, OutputSe
 
 @dataclass(frozen=True)
 class MagnifyResult:
-    """What :func:`magnify_file` wrote."""
+    """What :func:`magnify_file` wrote; ``fps`` is the output's playback rate."""
 
     output: Path
     n_frames: int
     width: int
     height: int
     fps: Fraction
+    #: The recording rate the filters used.
+    recording_fps: Fraction | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Job:
             "selection": self.selection.to_dict(),
             "crf": self.write.crf,
             "side_by_side": self.write.side_by_side,
+            **({"playback_fps": self.write.playback_fps} if self.write.playback_fps else {}),
             "blocks": {key: execution[key] for key in ("time_chunk", "tile")},
         }
 
@@ -107,11 +110,13 @@ def describe_settings(settings, band) -> str:
 def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = None, low: float | None = None,
                  high: float | None = None, fps: float | None = None, taps: int | None = None,
                  pyramid=None, filter: str | None = None, order: int | None = None, causal: bool | None = None,
-                 sigma: float | None = None, attenuate_other: bool | None = None, level: int | None = None,
+                 sigma: float | None = None, attenuate_other: bool | None = None, decimate=None,
+                 level: int | None = None,
                  chroma_attenuation: float | None = None, start=None, end=None, max_frames: int | None = None,
                  scale: float = 1.0, roi=None, on_corrupt: str = "stop", stream: int | None = None,
-                 timing: str = "keep", crf: int = 17, overwrite: bool = False, restart: bool = False,
-                 side_by_side: bool = False, workers: int | None = None, scheduler: str | None = None,
+                 timing: str = "keep", crf: int = 17, playback_fps: float | None = None, overwrite: bool = False,
+                 restart: bool = False, side_by_side: bool = False, workers: int | None = None,
+                 scheduler: str | None = None,
                  processes: bool = False, time_chunk: int | None = None, tile: int | None = None,
                  progress: bool = True, quiet: bool = False, client=None) -> MagnifyResult:
     """Magnify motion (or colour) in a video file or ingested store and write the result.
@@ -126,15 +131,18 @@ def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = 
         H.264, ``.avi``/``.mkv`` FFV1, ``.zarr``).
     mode : {"motion", "colour"}
         Phase-based motion magnification (:class:`daskmag.settings.MotionSettings`:
-        ``alpha, taps, pyramid, filter, order, causal, sigma, attenuate_other``)
+        ``alpha, taps, pyramid, filter, order, causal, sigma, attenuate_other, decimate``)
         or linear colour magnification (:class:`daskmag.settings.ColourSettings`:
         ``alpha, level, chroma_attenuation, taps``).  A setting of the other
         mode is an error.
     low, high : float
         Temporal pass band, Hz.
     fps : float, optional
-        The rate the footage was recorded at (default: the file's own rate).
-        The output keeps the input's stored frame rate.
+        The rate the footage was recorded at (default: the file's own rate;
+        required for image sequences, which record none).
+    playback_fps : float, optional
+        The rate the output plays at (default: the input's stored rate; 30
+        for raw camera files and image sequences).
     start, end, max_frames, scale, roi, on_corrupt, stream, timing
         Which frames and pixels: :class:`daskmag.settings.Selection`.
     crf, overwrite, restart, side_by_side
@@ -163,11 +171,12 @@ def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = 
         pyramid = PyramidSpec(pyramid)
     settings = mode_settings(mode, alpha=alpha, taps=taps, pyramid=pyramid, filter=filter, order=order,
                              causal=causal, sigma=sigma, attenuate_other=attenuate_other, level=level,
-                             chroma_attenuation=chroma_attenuation)
+                             chroma_attenuation=chroma_attenuation, decimate=decimate)
     job = Job(source, output, settings, Band(low, high, fps),
               Selection(start=start, end=end, max_frames=max_frames, scale=scale, roi=roi, on_corrupt=on_corrupt,
                         stream=stream, timing=timing),
-              OutputSettings(crf=crf, overwrite=overwrite, restart=restart, side_by_side=side_by_side),
+              OutputSettings(crf=crf, overwrite=overwrite, restart=restart, side_by_side=side_by_side,
+                             playback_fps=playback_fps),
               Execution(workers=workers, scheduler=scheduler, processes=processes, time_chunk=time_chunk,
                         tile=tile))
     return run_job(job, progress=progress, quiet=quiet, client=client)
@@ -196,7 +205,7 @@ def preflight(job: Job, min_blocks: int = 1):
         raise UserError("CUDA acceleration is not available yet in this version; use --accel cpu")
     reader = reader_for(job.source, job.selection.on_corrupt, stream=job.selection.stream,
                         timing=job.selection.timing, fps=job.band.fps)
-    info = reader.probe()
+    info = with_recording_rate(reader.probe(), job.band.fps)
     plan = plan_job(info, job.settings, job.band, job.selection, job.execution, min_blocks=min_blocks)
     if plan.stop - plan.first < 2:
         raise UserError(f"{info.path}: {plan.stop - plan.first} frame to process; magnification needs at "
@@ -229,6 +238,15 @@ def job_frames(job: Job, reader, info, threads: int = 1):
         from .graph.motion import magnify_motion
         from .plan import auto_tile
 
+        if settings.decimate:
+            from .graph.highrate import decimation_factor, magnify_motion_decimated
+
+            factor = settings.decimate
+            if factor == "auto":
+                factor = decimation_factor(band.high, band.fps)
+            return magnify_motion_decimated(video, low=band.low, high=band.high, fps=band.fps,
+                                            settings=settings, factor=factor, min_blocks=threads)
+
         return magnify_motion(video, low=band.low, high=band.high, fps=band.fps, settings=settings,
                               time_chunk=execution.time_chunk, min_blocks=threads,
                               tile=auto_tile(video.shape[1], video.shape[2], execution.tile))
@@ -242,6 +260,65 @@ def job_frames(job: Job, reader, info, threads: int = 1):
     return frames
 
 
+def with_recording_rate(info, fps):
+    """``info`` with the recording rate ``fps`` where the source records none.
+
+    Raises
+    ------
+    UserError
+        Neither the source nor ``fps`` gives a rate (image sequences).
+    """
+    import dataclasses
+
+    if info.fps:
+        return info
+    if not fps or fps <= 0:
+        raise UserError(f"{info.path} records no frame rate: give the recording rate with --fps")
+    from .io.output import exact_rate
+
+    return dataclasses.replace(info, fps=exact_rate(fps))
+
+
+def view_bits(reader, info, samples: int = 8) -> int:
+    """Significant bits of 16-bit footage, measured on a few frames (8 to 16).
+
+    12-bit data in 16-bit words (most high-speed cameras) would look almost
+    black if scaled from 16 bits: the 8-bit view of an H.264 output is scaled
+    from the smallest depth that holds the brightest sample of ``samples``
+    frames spread over the clip (the clip's end, too).
+    """
+    import numpy as np
+
+    picks = sorted({int(round(k)) for k in np.linspace(0, info.n_frames - 1, min(samples, info.n_frames))})
+    brightest = max(int(reader.read(k, k + 1).max()) for k in picks)
+    return int(min(16, max(8, brightest.bit_length())))
+
+
+def output_rates(job: Job, reader, info, plan, output):
+    """The output's playback rate, the recording rate, and the attributes written with it.
+
+    Says in one warning when 16-bit samples are scaled to an 8-bit view.
+
+    Returns
+    -------
+    playback, recording : Fraction
+    attrs : dict
+        ``bits`` and ``recording_fps`` (Zarr attributes; ``bits`` also sets
+        the 8-bit view's scale).
+    """
+    from .io.encode import keeps_depth
+
+    playback = Fraction(job.write.playback_fps).limit_denominator(1_000_000) if job.write.playback_fps \
+        else info.playback_rate
+    recording = Fraction(plan.band.fps).limit_denominator(1_000_000)
+    attrs = {"bits": info.bits, "recording_fps": f"{recording.numerator}/{recording.denominator}"}
+    if info.dtype != "uint8" and not keeps_depth(output):
+        attrs["bits"] = bits = view_bits(reader, info)
+        warn(f"{output.suffix} is 8-bit H.264 for viewing: {bits}-bit samples (0..{2**bits - 1}) are scaled "
+             f"to 0..255; write .mkv, .avi, .zarr or out/%06d.tif to keep {info.bits} bits")
+    return playback, recording, attrs
+
+
 def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None) -> MagnifyResult:
     """Run a :class:`Job`: check it, build the graph, write the output.
 
@@ -252,18 +329,19 @@ def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None
     """
     from .cluster import dask_client, worker_threads
 
-    reader, info, _, output = preflight(job)  # everything that can be known without a cluster
+    reader, info, plan, output = preflight(job)  # everything that can be known without a cluster
     warn_variable_rate(info)
+    playback, recording, attrs = output_rates(job, reader, info, plan, output)
 
     def run(client):
         from .io import write_video
 
         frames = job_frames(job, reader, info, worker_threads(client))
         with _progress_bar(frames.shape[0], progress) as bar:
-            write_video(frames, output, info.fps, crf=job.write.crf, overwrite=job.write.overwrite,
+            write_video(frames, output, playback, crf=job.write.crf, overwrite=job.write.overwrite,
                         client=client, progress=bar.update, restart=job.write.restart, on_resume=say_resuming,
-                        settings=job.to_dict())
-        return MagnifyResult(output, frames.shape[0], frames.shape[2], frames.shape[1], info.fps)
+                        settings=job.to_dict(), attrs=attrs)
+        return MagnifyResult(output, frames.shape[0], frames.shape[2], frames.shape[1], playback, recording)
 
     if client is not None:
         return run(client)

@@ -202,6 +202,13 @@ class MotionSettings(_Settings):
         Amplitude-weighted Gaussian smoothing of the phase, in pixels (MIT's sigma), >= 0.
     attenuate_other : bool
         Remove motion outside the band (MIT's attenuateOtherFreq).
+    decimate : int or "auto", optional
+        Magnify every ``decimate``-th frame's worth of the clip, low-passed in
+        time, and interpolate the change back to every frame
+        (:func:`daskmag.graph.highrate.magnify_motion_decimated`): for narrow
+        bands at very high recording rates, whose full-rate filter would need
+        thousands of taps.  ``"auto"``: the largest factor that keeps 8
+        samples per period of the band's high edge; None or 1: off.
 
     Raises
     ------
@@ -217,6 +224,7 @@ class MotionSettings(_Settings):
     pyramid: PyramidSpec = field(default_factory=PyramidSpec)
     sigma: float = 0.0
     attenuate_other: bool = False
+    decimate: int | str | None = None
 
     mode = "motion"
 
@@ -247,6 +255,10 @@ class MotionSettings(_Settings):
         _set(self, "pyramid", pyramid)
         _set(self, "causal", bool(self.causal))
         _set(self, "attenuate_other", bool(self.attenuate_other))
+        if self.decimate is not None and self.decimate != "auto":
+            _set(self, "decimate", _whole(self.decimate, "--decimate", 1))
+            if self.decimate == 1:
+                _set(self, "decimate", None)
 
     def temporal_filters(self, band: Band) -> tuple[TemporalFilter, TemporalFilter | None]:
         """The band-pass and, with ``attenuate_other``, the reference high-pass, at ``band``'s rate."""
@@ -503,20 +515,30 @@ class OutputSettings(_Settings):
         Discard the finished blocks of an interrupted run instead of resuming it.
     side_by_side : bool
         Write the input and the result next to each other, each labelled.
+    playback_fps : float, optional
+        Frame rate the output plays at, frames per second (default: the
+        input's stored rate; 30 for raw camera files and image sequences).
+        Separate from the recording rate (``Band.fps``) the filters use.
 
     Raises
     ------
     UserError
-        ``crf`` out of range.
+        ``crf`` out of range, or a playback rate that is not positive.
     """
 
     crf: int = 17
     overwrite: bool = False
     restart: bool = False
     side_by_side: bool = False
+    playback_fps: float | None = None
 
     def __post_init__(self):
         _set(self, "crf", _whole(self.crf, "--crf", *CRF_RANGE, allow_none=False))
+        if self.playback_fps is not None:
+            rate = _finite(self.playback_fps, "--playback-fps")
+            if rate <= 0:
+                raise UserError(f"--playback-fps must be positive, got {rate:g}")
+            _set(self, "playback_fps", rate)
         _set(self, "overwrite", bool(self.overwrite))
         _set(self, "restart", bool(self.restart))
         _set(self, "side_by_side", bool(self.side_by_side))

@@ -12,18 +12,20 @@ from ..errors import UserError
 
 
 def as_frames(video, fps=None, *, name: str = "video"):
-    """``(frames, fps)`` from a :class:`daskmag.io.Video` or an array of RGB frames.
+    """``(frames, fps)`` from a :class:`daskmag.io.Video` or an array of frames.
 
     Parameters
     ----------
-    video : Video or array-like (T, H, W, 3) uint8
+    video : Video or array-like (T, H, W, C) uint8 or uint16
+        ``C`` is 3 (RGB) or 1 (mono; a (T, H, W) array is refused, not guessed).
     fps : float, optional
         Overrides the video's own rate; required for a bare array.
 
     Raises
     ------
     UserError
-        A bare array without ``fps``, or frames that are not (T, H, W, 3) uint8.
+        A bare array without ``fps``, or frames that are not (T, H, W, 1 or 3)
+        uint8 or uint16.
     """
     from ..io import Video
 
@@ -34,10 +36,11 @@ def as_frames(video, fps=None, *, name: str = "video"):
         if fps is None:
             raise UserError("give fps for a bare array")
         rate = fps
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise UserError(f"expected (frames, height, width, 3) RGB {name}, got shape {frames.shape}")
-    if frames.dtype != np.uint8:
-        raise UserError(f"expected uint8 frames, got {frames.dtype}")
+    if frames.ndim != 4 or frames.shape[-1] not in (1, 3):
+        raise UserError(f"expected (frames, height, width, 3) RGB or (frames, height, width, 1) mono "
+                        f"{name}, got shape {frames.shape}")
+    if frames.dtype not in (np.uint8, np.uint16):
+        raise UserError(f"expected uint8 or uint16 frames, got {frames.dtype}")
     return frames, rate
 
 

@@ -24,8 +24,9 @@ def magnify_colour(video, alpha: float = 10.0, low: float | None = None, high: f
 
     Parameters
     ----------
-    video : Video or array-like (T, H, W, 3) uint8
-        From :func:`daskmag.open_video`, or any NumPy/Dask array of RGB frames.
+    video : Video or array-like (T, H, W, C) uint8 or uint16
+        From :func:`daskmag.open_video`, or any NumPy/Dask array of RGB
+        (``C = 3``) or mono (``C = 1``: luminance only) frames.
     alpha : float
         Magnification: a colour change in the band becomes ``1 + alpha``
         times as large (``alpha < 0`` attenuates it).
@@ -56,7 +57,7 @@ def magnify_colour(video, alpha: float = 10.0, low: float | None = None, high: f
     Returns
     -------
     dask.array.Array
-        (T, H, W, 3) uint8, same frames as the input; nothing is computed yet.
+        Same shape, dtype and frames as the input; nothing is computed yet.
 
     Raises
     ------
@@ -84,8 +85,9 @@ def magnify_colour(video, alpha: float = 10.0, low: float | None = None, high: f
     plan = plan_colour(n_frames, height, width, temporal, settings.level, time_chunk=time_chunk,
                        min_blocks=min_blocks, block_bytes=block_bytes)
     chunks = plan.time_chunks
-    frames = frames.rechunk((chunks, height, width, 3))
-    small = (level_sizes(height, settings.level)[-1], level_sizes(width, settings.level)[-1], 3)
+    channels = frames.shape[-1]
+    frames = frames.rechunk((chunks, height, width, channels))
+    small = (level_sizes(height, settings.level)[-1], level_sizes(width, settings.level)[-1], channels)
     float_meta = np.empty((0, 0, 0, 0), dtype=np.float32)
     yiq = frames.map_blocks(reduce_to_yiq, level=settings.level, chunks=(chunks,) + tuple((s,) for s in small),
                             dtype=np.float32, meta=float_meta, token="colour-reduce")
@@ -93,7 +95,7 @@ def magnify_colour(video, alpha: float = 10.0, low: float | None = None, high: f
     change = da.overlap.overlap(yiq, depth=depth, boundary="none").map_blocks(
         _bandpass_chunk,
         temporal=temporal,
-        gains=channel_gains(settings.alpha, settings.chroma_attenuation),
+        gains=channel_gains(settings.alpha, settings.chroma_attenuation, channels),
         halo=plan.halo,
         chunks=yiq.chunks,
         dtype=np.float32,
@@ -101,7 +103,7 @@ def magnify_colour(video, alpha: float = 10.0, low: float | None = None, high: f
         token="colour-bandpass",
     )
     return da.map_blocks(add_expanded, frames, change, level=settings.level, chunks=frames.chunks,
-                         dtype=np.uint8, meta=np.empty((0, 0, 0, 0), dtype=np.uint8),
+                         dtype=frames.dtype, meta=np.empty((0, 0, 0, 0), dtype=frames.dtype),
                          token="colour-magnify")
 
 

@@ -33,8 +33,9 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
 
     Parameters
     ----------
-    video : Video or array-like (T, H, W, 3) uint8
-        From :func:`daskmag.open_video`, or any NumPy/Dask array of RGB frames.
+    video : Video or array-like (T, H, W, C) uint8 or uint16
+        From :func:`daskmag.open_video`, or any NumPy/Dask array of RGB
+        (``C = 3``) or mono (``C = 1``) frames, 8 or 16-bit.
     alpha : float
         Magnification: motion in the band becomes ``1 + alpha`` times as large
         (``alpha < 0`` attenuates it).
@@ -85,7 +86,7 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
     Returns
     -------
     dask.array.Array
-        (T, H, W, 3) uint8, same frames as the input; nothing is computed yet.
+        Same shape, dtype and frames as the input; nothing is computed yet.
 
     Raises
     ------
@@ -109,7 +110,7 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
     plan = plan_motion(n_frames, height, width, temporal, reference, settings.pyramid, time_chunk=time_chunk,
                        tile=tile, tile_margin=tile_margin, min_blocks=min_blocks, block_bytes=block_bytes)
     before, after, rows, cols, margin = plan.halo_before, plan.halo_after, plan.rows, plan.cols, plan.margin
-    frames = frames.rechunk((plan.time_chunks, rows, cols, 3))
+    frames = frames.rechunk((plan.time_chunks, rows, cols, frames.shape[-1]))
     single = plan.n_blocks == 1
     depth = {0: (0, 0) if single else (before, after), 1: margin if len(rows) > 1 else 0,
              2: margin if len(cols) > 1 else 0, 3: 0}
@@ -132,8 +133,8 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
         sigma=settings.sigma,
         reference=reference,
         chunks=frames.chunks,
-        dtype=np.uint8,
-        meta=np.empty((0, 0, 0, 0), dtype=np.uint8),
+        dtype=frames.dtype,  # mono stays mono, 16-bit stays 16-bit
+        meta=np.empty((0, 0, 0, 0), dtype=frames.dtype),
         token="magnify-motion",
     )
 

@@ -47,7 +47,7 @@ def scale_video(frames: da.Array, factor: float) -> da.Array:
     if (height, width) == frames.shape[1:3]:
         return frames
     frames = frames.rechunk({1: -1, 2: -1, 3: -1})
-    return frames.map_blocks(resize_frames, height, width, dtype=np.uint8,
+    return frames.map_blocks(resize_frames, height, width, dtype=frames.dtype,
                              chunks=(frames.chunks[0], (height,), (width,), frames.chunks[3]))
 
 
@@ -84,10 +84,10 @@ def in_region(frames: da.Array, roi, process, *, feather: int = FEATHER,
     rows, cols = region_box((x, y, w, h), height, width, margin)
     (top, bottom), (left, right) = (rows.start, rows.stop), (cols.start, cols.stop)
     crop = frames[:, rows, cols]
-    weights = np.zeros((bottom - top, right - left, 1), dtype=np.float32)
+    weights = np.zeros((bottom - top, right - left, 1), dtype=np.float32)  # any number of channels
     weights[y - top : y - top + h, x - left : x - left + w, 0] = region_weights((x, y, w, h), height, width, feather)
     before = crop.astype(np.float32)
     blended = before + da.from_array(weights) * (process(crop).astype(np.float32) - before)
-    blended = da.clip(da.round(blended), 0, 255).astype(np.uint8)
+    blended = da.clip(da.round(blended), 0, np.iinfo(frames.dtype).max).astype(frames.dtype)
     middle = da.concatenate([frames[:, top:bottom, :left], blended, frames[:, top:bottom, right:]], axis=2)
     return da.concatenate([frames[:, :top], middle, frames[:, bottom:]], axis=1)

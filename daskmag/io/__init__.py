@@ -9,6 +9,10 @@ module                      job
 :mod:`.zarr_store`          Zarr stores in and out
 :mod:`.output`              the :class:`Writer` interface; parallel, resumable :func:`write_video`
 :mod:`.encode`              H.264 and FFV1 outputs: parts and their join
+:mod:`.images`              image sequences and TIFF stacks (tifffile; PNG through FFmpeg)
+:mod:`.photron`             Photron ``.mraw`` + ``.cih``/``.cihx`` (pyMRAW)
+:mod:`.phantom`             Phantom ``.cine`` (pycine-lite)
+:mod:`.tiff`                TIFF-sequence output
 ==========================  ==================================================
 """
 
@@ -19,6 +23,7 @@ from .output import (Writer, check_output, ingest, output_suffixes, partial_path
                      register_writer, write_video, writer_for)
 from .encode import ENCODERS, EncodedWriter, VideoWriter, join_parts, write_array
 from .source import open_video, probe
+from . import images, phantom, photron, tiff  # noqa: F401,E402  (they register themselves)
 
 __all__ = [
     "CODEC_THREADS", "ENCODERS", "EncodedWriter", "FFmpegReader", "READERS", "Reader", "STORE_SUFFIX", "Video",

@@ -27,6 +27,10 @@ import numpy as np
 from ..errors import UserError
 from ..settings import ON_CORRUPT
 
+#: Playback rate of footage that records only its recording rate (raw
+#: camera files, image sequences): one players show.
+DEFAULT_PLAYBACK_FPS = Fraction(30)
+
 #: Target size of one chunk of decoded frames (whole frames along time).
 CHUNK_BYTES = 64 * 2**20
 
@@ -43,7 +47,9 @@ class VideoInfo:
     height, width : int
         Frame size in pixels.
     fps : Fraction
-        Stored (playback) frame rate, frames per second.
+        Rate of the source's own time line, frames per second: the stored
+        rate of a video file, the recording rate of a camera file; 0 where
+        the source records none (an image sequence: ``--fps`` gives it).
     codec : str
         Codec or storage of the frames.
     kind : str
@@ -57,7 +63,7 @@ class VideoInfo:
     channels : int
         Samples per pixel as read (3: RGB).
     bits : int
-        Bits per sample of the source's pixel format (8 for 8-bit video).
+        Significant bits per sample of the source (8 for 8-bit video).
     timing : str
         How the stream is timed, decided by the probe before any work:
         ``"constant"``, ``"variable"``, ``"coarse"`` (a timestamp clock
@@ -81,6 +87,9 @@ class VideoInfo:
     significant_bits : int
         Bits the data uses (12 for 12-bit data in 16-bit words, measured on
         the first frame); such data is scaled by its real range when read.
+    playback_fps : Fraction, optional
+        The rate an output plays at by default, where it differs from
+        ``fps``: raw camera footage plays at :data:`DEFAULT_PLAYBACK_FPS`.
     """
 
     path: str
@@ -104,6 +113,12 @@ class VideoInfo:
     sample_aspect_ratio: Fraction | None = None
     pixel_format: str = ""
     significant_bits: int = 8
+    playback_fps: Fraction | None = None
+
+    @property
+    def playback_rate(self) -> Fraction:
+        """The rate an output plays at unless ``--playback-fps`` is given."""
+        return Fraction(self.playback_fps) if self.playback_fps else Fraction(self.fps)
 
     @property
     def duration(self) -> float:
@@ -122,10 +137,14 @@ class VideoInfo:
             f"kind:      {self.kind}",
             f"frames:    {self.n_frames}",
             f"size:      {self.width}x{self.height}",
-            f"fps:       {float(self.fps):.6g} ({self.fps.numerator}/{self.fps.denominator})",
+            (f"fps:       {float(self.fps):.6g} ({self.fps.numerator}/{self.fps.denominator})"
+             + (" recording rate" if self.playback_fps else "")
+             if self.fps else "fps:       not recorded (give the recording rate with --fps)"),
+            f"playback:  {float(self.playback_rate):.6g} fps" + ("" if self.playback_rate else " (as --fps)"),
             f"duration:  {self.duration:.3f} s",
             f"codec:     {self.codec}",
-            f"samples:   {self.channels} x {self.dtype} ({self.bits} bits)",
+            f"samples:   {'mono' if self.channels == 1 else 'RGB'} ({self.channels} x {self.dtype}), "
+            f"{self.bits}-bit",
         ]
         lines.append(f"timing:    {self.timing}" + (f": {self.timing_note}" if self.timing_note else
                                                        ": every stored frame once, in order"))
@@ -139,17 +158,20 @@ class VideoInfo:
         if self.sample_aspect_ratio is not None:
             sar = self.sample_aspect_ratio
             lines.append(f"pixels:    aspect ratio {sar.numerator}:{sar.denominator} (not square)")
-        if self.bits > 8:
+        if self.bits > 8 and self.pixel_format:
+            full = self.dtype != "uint8"
             lines.append(f"depth:     {self.bits}-bit {self.pixel_format}"
-                         + (f", data in the low {self.significant_bits} bits (scaled by that range)"
-                            if self.significant_bits < self.bits else "")
-                         + "; processed at 8 bits")
+                         + (f", data in the low {self.significant_bits} bits"
+                            if 8 <= self.significant_bits < self.bits else "")
+                         + ("; processed at full depth" if full else "; processed at 8 bits"))
         return "\n".join(lines)
 
 
 @dataclass
 class Video:
-    """A lazily read video: ``frames`` (T, H, W, 3) uint8 Dask array and its ``fps``.
+    """A lazily read video: ``frames`` (T, H, W, C) Dask array and its ``fps``.
+
+    ``C`` is 3 (RGB) or 1 (mono), the dtype uint8 or uint16, as ``info`` says.
 
     Unpacks as ``frames, fps = open_video(path)``.
     """
@@ -195,6 +217,9 @@ class Reader:
     kind = "?"
     #: Keyword options of the reader that :func:`reader_for` passes on (``stream``, ``timing``, ``fps``).
     options: tuple[str, ...] = ()
+    #: Whether :meth:`accepts` may take a path that does not exist (a
+    #: printf pattern or a glob naming many files).
+    patterns = False
 
     def __init__(self, path: Path, on_corrupt: str = "stop"):
         if on_corrupt not in ON_CORRUPT:
@@ -273,10 +298,11 @@ def reader_for(path, on_corrupt: str = "stop", **options) -> Reader:
     """
     path = Path(path).absolute()
     if not path.exists():
+        for cls in READERS:
+            if cls.patterns and cls.accepts(path):
+                return cls(path, on_corrupt=on_corrupt)
         if "%" in path.name:
-            raise UserError(f"input not found: {path} (image sequences given as a printf pattern are not "
-                            f"read yet; make one video of them first, e.g. ffmpeg -framerate RATE -i PATTERN "
-                            f"-c:v ffv1 frames.mkv)")
+            raise UserError(f"input not found: {path} (no file matches this printf pattern)")
         raise UserError(f"input not found: {path}")
     for cls in READERS:
         if cls.accepts(path):
@@ -303,10 +329,8 @@ def warn_input(info: VideoInfo):
              f"(choose with --stream N); others: {others}")
     if info.timing != "constant" and info.timing_note:
         warn(f"{info.path}: {info.timing_note}")
-    if info.bits > 8:
-        note = (f"; its data uses only the low {info.significant_bits} bits, scaled by that range"
-                if info.significant_bits < info.bits else "")
-        warn(f"{info.path} has {info.bits}-bit samples ({info.pixel_format}); they are processed at 8 bits{note}")
+    if info.bits > 8 and info.dtype == "uint8" and info.pixel_format:
+        warn(f"{info.path} has {info.bits}-bit samples ({info.pixel_format}); they are processed at 8 bits")
     if info.sample_aspect_ratio is not None:
         sar = info.sample_aspect_ratio
         warn(f"{info.path} has non-square pixels ({sar.numerator}:{sar.denominator}); the output's pixels are "

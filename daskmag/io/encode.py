@@ -58,13 +58,40 @@ def _media_name(path) -> str:
     return str(Path(path).absolute())
 
 
+#: PyAV formats of the frames given to :class:`VideoWriter`, by (channels, dtype).
+INPUT_FORMATS = {(1, "uint8"): "gray", (1, "uint16"): "gray16le", (3, "uint8"): "rgb24", (3, "uint16"): "rgb48le"}
+#: FFV1's pixel formats, by (channels, dtype): lossless at the frames' own depth.
+FFV1_FORMATS = {(1, "uint8"): "gray", (1, "uint16"): "gray16le", (3, "uint8"): "bgr0", (3, "uint16"): "rgb48le"}
+
+
+def keeps_depth(path) -> bool:
+    """Whether an output with ``path``'s suffix keeps 16-bit samples (FFV1); H.264 is 8-bit."""
+    entry = ENCODERS.get(Path(path).suffix.lower())
+    return entry is None or entry[1] != "libx264"
+
+
+def view_scale(bits: int) -> float:
+    """Factor from samples of ``bits`` significant bits to an 8-bit view: ``255 / (2**bits - 1)``."""
+    return 255.0 / (2 ** int(bits) - 1)
+
+
+def to_view(frames: np.ndarray, bits: int) -> np.ndarray:
+    """16-bit frames as 8-bit for viewing, ``bits`` significant bits scaled to [0, 255] (clipped)."""
+    out = np.rint(frames.astype(np.float32) * np.float32(view_scale(bits)))
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)
+
+
 class VideoWriter:
-    """Encode RGB uint8 frames to a file at an exact frame rate.
+    """Encode frames to a file at an exact frame rate.
 
     ``.mp4``/``.mov``: H.264 (libx264) at constant quality ``crf`` (17 is
     visually lossless), 4:2:0 (4:4:4 for odd sizes), no B-frames so that
-    parts join exactly; ``.avi``/``.mkv``: FFV1, lossless RGB.  The file is
-    written under a temporary name and renamed by :meth:`close`.
+    parts join exactly, 8-bit: 16-bit frames are scaled from ``bits``
+    significant bits for viewing (:func:`to_view`).  ``.avi``/``.mkv``: FFV1,
+    lossless at the frames' own depth and channels (``gray``, ``gray16le``,
+    ``bgr0``, ``rgb48le``).  The file is written under a temporary name and
+    renamed by :meth:`close`.
 
     Parameters
     ----------
@@ -73,9 +100,14 @@ class VideoWriter:
     codec_of : str, optional
         Encode as for an output with this suffix (e.g. a ``.nut`` part of an
         ``.mp4`` output); default: ``path``'s own suffix.
+    dtype, channels : str, int
+        The frames' samples: uint8 or uint16, 1 (mono) or 3 (RGB).
+    bits : int, optional
+        Significant bits of 16-bit frames, for H.264's 8-bit view (default 16).
     """
 
-    def __init__(self, path, fps, height: int, width: int, crf: int = 17, codec_of: str | None = None):
+    def __init__(self, path, fps, height: int, width: int, crf: int = 17, codec_of: str | None = None,
+                 dtype: str = "uint8", channels: int = 3, bits: int | None = None):
         import av
         from av.video.reformatter import VideoReformatter
 
@@ -86,6 +118,13 @@ class VideoWriter:
             container_format = PART_FORMAT
         rate = _rate(fps)
         options = {}
+        dtype = str(np.dtype(dtype))
+        self.view_bits = None
+        if codec == "libx264" and dtype != "uint8":
+            self.view_bits, dtype = int(bits or 16), "uint8"
+        self.channels, self.in_format = channels, INPUT_FORMATS[(channels, dtype)]
+        if codec == "ffv1":
+            pix_fmt = FFV1_FORMATS[(channels, dtype)]
         if codec == "libx264":
             # 4:2:0 needs even sizes; odd-sized frames keep full chroma
             pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
@@ -116,13 +155,18 @@ class VideoWriter:
         self.reformatter = VideoReformatter()
 
     def write(self, frames: np.ndarray):
-        """Append frames (n, H, W, 3) uint8 RGB."""
+        """Append frames (n, H, W, C) of the writer's dtype and channels."""
         import av
 
         width, height, pix_fmt = self.stream.width, self.stream.height, self.stream.pix_fmt
-        for rgb in frames:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-            frame = self.reformatter.reformat(frame, width, height, pix_fmt, threads=CODEC_THREADS, **self.colour)
+        if self.view_bits is not None:
+            frames = to_view(np.asarray(frames), self.view_bits)
+        for image in frames:
+            image = image[..., 0] if self.channels == 1 else image
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self.in_format)
+            if pix_fmt != self.in_format:
+                frame = self.reformatter.reformat(frame, width, height, pix_fmt, threads=CODEC_THREADS,
+                                                   **self.colour)
             frame.pts, frame.time_base = self.frames_written, self.time_base
             for packet in self.stream.encode(frame):
                 self.container.mux(packet)
@@ -144,14 +188,20 @@ class VideoWriter:
         remove_path(self.tmp)
 
 
-def write_array(frames, path, fps, crf: int = 17, codec_of: str | None = None) -> int:
-    """Encode an in-memory clip (T, H, W, 3) uint8 to ``path`` (replacing it)."""
-    return _write_frames(frames, path, fps, frames.shape[1], frames.shape[2], crf, codec_of)
+def write_array(frames, path, fps, crf: int = 17, codec_of: str | None = None, bits: int | None = None) -> int:
+    """Encode an in-memory clip (T, H, W, C) uint8 or uint16 to ``path`` (replacing it)."""
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[..., None]
+    return _write_frames(frames, path, fps, frames.shape[1], frames.shape[2], crf, codec_of,
+                         str(frames.dtype), frames.shape[3], bits)
 
 
-def _write_frames(frames, path, fps, height: int, width: int, crf: int, codec_of: str | None) -> int:
-    """Encode an iterable of (H, W, 3) frames; the file appears only when complete."""
-    writer = VideoWriter(path, fps, height, width, crf=crf, codec_of=codec_of)
+def _write_frames(frames, path, fps, height: int, width: int, crf: int, codec_of: str | None,
+                  dtype: str = "uint8", channels: int = 3, bits: int | None = None) -> int:
+    """Encode an iterable of (H, W, C) frames; the file appears only when complete."""
+    writer = VideoWriter(path, fps, height, width, crf=crf, codec_of=codec_of, dtype=dtype, channels=channels,
+                         bits=bits)
     try:
         for frame in frames:
             writer.write(frame[None])
@@ -170,7 +220,8 @@ def _assemble(tiles):
     """
     heights = [row[0].shape[1] for row in tiles]
     widths = [tile.shape[2] for tile in tiles[0]]
-    frame = np.empty((sum(heights), sum(widths), 3), dtype=np.uint8)
+    first = tiles[0][0]
+    frame = np.empty((sum(heights), sum(widths), first.shape[3]), dtype=first.dtype)
     for t in range(tiles[0][0].shape[0]):
         y = 0
         for row, height in zip(tiles, heights):
@@ -227,10 +278,12 @@ def join_parts(parts, path: Path, fps):
     return frame
 
 
-def _encode_part(tiles, part: str, fps, crf: int, suffix: str) -> int:
+def _encode_part(tiles, part: str, fps, crf: int, suffix: str, bits: int | None = None) -> int:
     height = sum(row[0].shape[1] for row in tiles)
     width = sum(tile.shape[2] for tile in tiles[0])
-    return _write_frames(_assemble(tiles), Path(part), fps, height, width, crf, suffix)
+    first = tiles[0][0]
+    return _write_frames(_assemble(tiles), Path(part), fps, height, width, crf, suffix, str(first.dtype),
+                         first.shape[3], bits)
 
 
 
@@ -244,8 +297,9 @@ class EncodedWriter(Writer):
     def block_tasks(self, frames, path: Path, fps, parts, todo, *, crf: int = 17, attrs=None) -> dict:
         # spatial tiles go to the encoder as they are: no whole-frame block
         tiles = frames.to_delayed()[..., 0]
+        bits = (attrs or {}).get("bits")  # 16-bit frames' significant bits, for an 8-bit view
         return {i: dask.delayed(_encode_part)(tiles[i].tolist(), str(parts.folder / self.part_name.format(i)),
-                                              fps, crf, path.suffix)
+                                              fps, crf, path.suffix, bits)
                 for i in todo}
 
     def finish(self, path: Path, parts, n_blocks: int, fps):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -264,8 +265,9 @@ def _probe(path, stream: int | None = None, timing: str = "keep", fps=None):
     rotation = first["rotation"]
     if rotation in (90, 270):
         height, width = width, height
+    _, dtype, channels, _ = sample_format(first["format"])  # grey and deep grey stay mono at their depth
     info = VideoInfo(str(path), n_frames, height, width, rate, codec_name, "file",
-                     kind == "variable", stored if stored != n_frames else None,
+                     kind == "variable", stored if stored != n_frames else None, dtype=dtype, channels=channels,
                      bits=first["bits"], timing=kind, timing_note=note, timing_rule=timing, stream=number,
                      streams=described, rotation=rotation,
                      sample_aspect_ratio=(Fraction(sar) if sar and Fraction(sar) != 1 else None),
@@ -423,9 +425,9 @@ class _Plan:
     """How frames are found in one stream, decided by the probe; :meth:`task` is what one task needs."""
 
     def __init__(self, stream: int, kind: str, timing: str, rate: Fraction, time_base: Fraction,
-                 table: _Table, n_frames: int, rotation: int, scale_bits: int | None, size: tuple[int, int]):
+                 table: _Table, n_frames: int, rotation: int, pix_fmt: str, size: tuple[int, int]):
         self.stream, self.kind, self.timing, self.rate = stream, kind, timing, rate
-        self.time_base, self.n_frames, self.rotation, self.scale_bits = time_base, n_frames, rotation, scale_bits
+        self.time_base, self.n_frames, self.rotation, self.pix_fmt = time_base, n_frames, rotation, pix_fmt
         self.size = size  # (width, height) as coded
         self.first, self.sorted = 0, None
         if kind in ("constant", "variable"):
@@ -455,7 +457,7 @@ class _Plan:
     def task(self, start: int, stop: int) -> dict:
         """The picklable facts a task reading frames ``[start, stop)`` needs (small, whatever the file's length)."""
         spec = {"stream": self.stream, "placement": self.placement, "rate": self.rate,
-                "rotation": self.rotation, "scale_bits": self.scale_bits, "size": self.size,
+                "rotation": self.rotation, "pix_fmt": self.pix_fmt, "size": self.size,
                 "first": self.first, "time_base": self.time_base}
         if self.placement == "rank":
             spec["base"] = start
@@ -514,9 +516,8 @@ def make_plan(info: VideoInfo, timing: str = "keep", table: _Table | None = None
     if table is None:
         info, table, time_base, size = _probe(info.path, info.stream, timing, info.fps if info.timing == "none"
                                               else None)
-    scale_bits = info.significant_bits if info.pixel_format in _GREY16 and info.significant_bits < 16 else None
     return _Plan(info.stream, info.timing, timing, Fraction(info.fps), time_base or Fraction(1, 1), table,
-                 info.n_frames, info.rotation, scale_bits, size)
+                 info.n_frames, info.rotation, info.pixel_format, size)
 
 
 def _check_size(frame, first, size_change, fed):
@@ -527,6 +528,36 @@ def _check_size(frame, first, size_change, fed):
     if size_change is None and (frame.width, frame.height) != (first["width"], first["height"]):
         size_change = ((first["width"], first["height"]), (frame.width, frame.height), at)
     return first, size_change
+
+
+#: Decoded sample layouts kept at full depth: FFmpeg pixel format prefix ->
+#: (format to convert to, dtype, channels).  Anything else decodes to 8-bit RGB.
+_DEEP_FORMATS = (
+    (("gray16",), ("gray16le", "uint16", 1)),
+    (("gray",), ("gray", "uint8", 1)),
+    (("rgb48", "bgr48", "gbrp9", "gbrp10", "gbrp12", "gbrp14", "gbrp16", "rgba64", "bgra64", "gbrap1"),
+     ("rgb48le", "uint16", 3)),
+)
+
+
+def sample_format(pix_fmt: str | None, bits: int | None = None) -> tuple[str, str, int, int]:
+    """How frames of pixel format ``pix_fmt`` are decoded: (PyAV format, dtype, channels, bits).
+
+    Grey stays grey (one channel) and 9 to 16-bit grey or RGB stays 16-bit:
+    high-speed cameras' depth is kept.  ``gray10le``/``gray12le``... keep their
+    own values (0..4095 for 12 bits, no scaling); ``gray16le`` holding 12-bit
+    data keeps its 12-bit values.  Other formats decode to 8-bit RGB.
+    """
+    name = pix_fmt or ""
+    match = re.match(r"gray(9|10|12|14)(le|be)\Z", name)
+    if match:
+        return name, "uint16", 1, int(match.group(1))
+    for prefixes, (target, dtype, channels) in _DEEP_FORMATS:
+        if name.startswith(prefixes):
+            return target, dtype, channels, 8 if dtype == "uint8" else 16
+    return "rgb24", "uint8", 3, 8
+
+
 
 
 def check_on_corrupt(on_corrupt: str):
@@ -636,8 +667,8 @@ class _Segment:
         self.turns = spec["rotation"] // 90
         if self.turns % 2:
             width, height = height, width
-        self.scale_bits = spec.get("scale_bits")
-        self.out = np.empty((stop - start, height, width, 3), dtype=np.uint8)
+        self.format, dtype, channels, _ = sample_format(spec.get("pix_fmt"))
+        self.out = np.empty((stop - start, height, width, channels), dtype=dtype)
         self.own = np.zeros(stop - start, dtype=bool)  # slots with a good frame of their own
         self.before = None  # the last good frame before ``start``
         self.after = None  # the first good frame from ``stop`` on, when none came earlier
@@ -647,21 +678,21 @@ class _Segment:
         self.reformatter = VideoReformatter()
 
     def rgb(self, frame) -> np.ndarray:
-        """A decoded frame as (H, W, 3) uint8 RGB, upright, converted on this thread.
+        """A decoded frame as (H, W, C) samples (:func:`sample_format`), upright, converted on this thread.
 
         PyAV's default (``threads=0``) starts and stops a pool of scaler
         threads for every frame; see :data:`CODEC_THREADS`.  16-bit grey
         holding fewer significant bits is scaled by its real range.
         """
-        if self.scale_bits:
-            words = frame.to_ndarray(format="gray16le").astype(np.uint32)
-            top = (1 << self.scale_bits) - 1
-            grey = ((np.minimum(words, top) * 255 + top // 2) // top).astype(np.uint8)
-            image = np.repeat(grey[:, :, None], 3, axis=2)
-        else:
+        if frame.format.name == self.format:
+            image = frame.to_ndarray()
+        elif self.format == "rgb24":
             # the frame's own matrix and range (full-range phone video stays full range)
             image = self.reformatter.reformat(frame, format="rgb24", threads=CODEC_THREADS,
                                               src_color_range=frame.color_range or None).to_ndarray()
+        else:
+            image = self.reformatter.reformat(frame, format=self.format, threads=CODEC_THREADS).to_ndarray()
+        image = image.reshape(image.shape[:2] + (self.out.shape[-1],))
         if self.turns:
             image = np.rot90(image, k=-self.turns)  # clockwise quarter turns
         return image
@@ -812,7 +843,8 @@ class _Segment:
 class FFmpegReader(Reader):
     """Any file FFmpeg reads (through PyAV): the fallback reader.
 
-    Frames come out as (n, H, W, 3) uint8 RGB, upright (:func:`read_frames`).
+    Frames come out upright (:func:`read_frames`): (n, H, W, 3) uint8 RGB, except
+    grey and 9-16-bit grey video, kept mono at its depth (:func:`sample_format`).
 
     Parameters
     ----------

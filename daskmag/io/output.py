@@ -53,6 +53,20 @@ class Writer:
         """Make the output from its finished blocks and put it under its final name."""
         raise NotImplementedError
 
+    @classmethod
+    def claims(cls, path: str) -> bool:
+        """Whether this writer takes ``path`` whatever its suffix (a folder, a pattern)."""
+        return False
+
+    def normalise(self, path) -> Path:
+        """``path`` as this writer names it (a folder ``out/`` becomes ``out/%06d.tif``)."""
+        return Path(path)
+
+    def target(self, path: Path) -> Path:
+        """What appears under its final name when the output is complete (``path`` itself,
+        or the folder of an image sequence)."""
+        return Path(path)
+
 
 #: Registered writers by suffix.
 WRITERS: dict[str, Writer] = {}
@@ -80,6 +94,9 @@ def writer_for(path) -> Writer:
         No writer handles it.
     """
     _load_writers()
+    for writer in WRITERS.values():
+        if writer.claims(str(path)):
+            return writer
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in WRITERS:
@@ -89,7 +106,7 @@ def writer_for(path) -> Writer:
 
 
 def _load_writers():
-    from . import encode, zarr_store  # noqa: F401  (they register themselves)
+    from . import encode, tiff, zarr_store  # noqa: F401  (they register themselves)
 
 
 def exact_rate(fps) -> Fraction:
@@ -99,11 +116,12 @@ def exact_rate(fps) -> Fraction:
 
 def check_output(path, overwrite: bool) -> Path:
     """Validate an output path before any work: extension, existence, writable folder."""
-    path = Path(path)
-    writer_for(path)
-    if path.exists() and not overwrite:
-        raise UserError(f"output exists: {path} (use --overwrite to replace it)")
-    folder = path.parent if str(path.parent) else Path(".")
+    writer = writer_for(path)
+    target = writer.target(path)
+    path = writer.normalise(path)
+    if target.exists() and not overwrite:
+        raise UserError(f"output exists: {target} (use --overwrite to replace it)")
+    folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise UserError(f"output folder does not exist: {folder}")
     try:  # a real write: permissions, read-only mounts and quotas all show here
@@ -207,9 +225,12 @@ def write_video(frames: da.Array, path, fps, *, crf: int = 17, overwrite: bool =
     Parameters
     ----------
     frames : dask.array.Array
-        (T, H, W, 3) uint8 RGB, chunked along time (each chunk is one block).
+        (T, H, W, C) uint8 or uint16, RGB (``C = 3``) or mono (``C = 1``),
+        chunked along time (each chunk is one block).
     path : str or Path
-        ``.mp4``/``.mov`` (H.264), ``.avi``/``.mkv`` (FFV1, lossless) or ``.zarr``.
+        ``.mp4``/``.mov`` (H.264, 8-bit), ``.avi``/``.mkv`` (FFV1, lossless,
+        8 or 16-bit), ``.zarr``, or a 16-bit TIFF sequence (``out/%06d.tif``
+        or a folder ``out/``, :mod:`daskmag.io.tiff`).
     fps : Fraction or float
         Frame rate written to the output.
     crf : int
@@ -309,7 +330,7 @@ class PreparedOutput:
         """Drop the finished blocks and any partial output: this computation can never finish
         (a corrupt frame, a changed input)."""
         remove_path(self.parts.folder)
-        remove_path(partial_path(self.path))
+        remove_path(partial_path(self.writer.target(self.path)))
 
 
 def task_label(name: str) -> str:
@@ -332,12 +353,13 @@ def prepare_output(frames: da.Array, path, fps, *, crf: int = 17, overwrite: boo
     :meth:`PreparedOutput.discard`.
     """
     path = check_output(path, overwrite).absolute()  # parts are written by the workers
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise UserError("frames must be a (T, H, W, 3) array")
+    if frames.ndim != 4 or frames.shape[-1] not in (1, 3):
+        raise UserError("frames must be a (T, H, W, 3) RGB or (T, H, W, 1) mono array")
     frames = frames.rechunk({3: -1})
     chunks = frames.chunks[0]
     writer = writer_for(path)
-    parts = _Parts(path, frames.name, chunks, restart, settings)
+    target = writer.target(path)
+    parts = _Parts(target, frames.name, chunks, restart, settings)
     todo = [i for i in range(len(chunks)) if not parts.done(i, writer.part_name)]
     tasks = writer.block_tasks(frames, path, fps, parts, todo, crf=crf, attrs=attrs)
     label = task_label(label or path.name)
@@ -474,8 +496,11 @@ def _span_context():
 
 
 def ingest(video, store, *, chunk_frames: int | None = None, overwrite: bool = False, client=None,
-           progress=None):
+           progress=None, fps=None, playback_fps=None):
     """Decode a video file into a chunked Zarr v3 store (streaming, in parallel).
+
+    The store keeps the frames as read: their dtype (8 or 16-bit) and
+    channels (mono or RGB).
 
     Parameters
     ----------
@@ -483,7 +508,18 @@ def ingest(video, store, *, chunk_frames: int | None = None, overwrite: bool = F
         The video file (or an already opened :class:`~daskmag.io.Video`).
     store : str or Path
         Output ``.zarr`` path.  Chunks hold whole frames (~64 MiB each); the
-        attributes record ``fps``, ``source``, ``frames`` and ``codec``.
+        attributes record ``fps`` (the playback rate), ``recording_fps``,
+        ``bits``, ``source``, ``frames`` and ``codec``.
+    fps : float, optional
+        The recording rate, where the source records none (an image sequence).
+    playback_fps : float, optional
+        The store's playback rate (default: the source's, see
+        :attr:`~daskmag.io.VideoInfo.playback_rate`).
+
+    Raises
+    ------
+    UserError
+        A source without a recording rate and no ``fps``, a bad store name.
     """
     from . import Video, open_video
 
@@ -492,6 +528,12 @@ def ingest(video, store, *, chunk_frames: int | None = None, overwrite: bool = F
     store = Path(store)
     if store.suffix != ".zarr":
         raise UserError(f"an ingested store must end in .zarr: {store}")
-    attrs = {"source": str(video.info.path), "codec": video.info.codec}
-    return write_video(video.frames, store, video.fps, overwrite=overwrite, client=client, progress=progress,
+    info = video.info
+    recording = exact_rate(fps) if fps else Fraction(info.fps)
+    if not recording:
+        raise UserError(f"{info.path} records no frame rate: give the recording rate with --fps")
+    playback = exact_rate(playback_fps) if playback_fps else (info.playback_rate or recording)
+    attrs = {"source": str(info.path), "codec": info.codec, "bits": info.bits,
+             "recording_fps": f"{recording.numerator}/{recording.denominator}"}
+    return write_video(video.frames, store, playback, overwrite=overwrite, client=client, progress=progress,
                        attrs=attrs)

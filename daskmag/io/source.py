@@ -40,7 +40,9 @@ def open_video(path, chunk_frames: int | None = None, max_frames: int | None = N
     Parameters
     ----------
     path : str or Path
-        A video file (anything FFmpeg reads) or a store made by :func:`daskmag.ingest`.
+        A video file (anything FFmpeg reads), a store made by
+        :func:`daskmag.ingest`, a camera file (``.cih``/``.cihx``/``.mraw``,
+        ``.cine``) or an image sequence (a folder, ``NAME%06d.tif``, a glob).
     chunk_frames : int, optional
         Frames per chunk (default: ~64 MiB per chunk).  For a file, each chunk
         is decoded by its own task.
@@ -62,7 +64,9 @@ def open_video(path, chunk_frames: int | None = None, max_frames: int | None = N
     Returns
     -------
     Video
-        ``frames``, a (T, H, W, 3) uint8 Dask array, and ``fps``.  A
+        ``frames``, a (T, H, W, C) Dask array (uint8 RGB for ordinary video;
+        mono ``C = 1`` and uint16 where the source has them), and ``fps``
+        (0 for an image sequence, which records no rate).  A
         variable-frame-rate file keeps every stored frame once, in order, at
         its average rate (``info.variable_frame_rate`` is set).
 

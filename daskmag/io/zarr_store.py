@@ -1,8 +1,11 @@
 """Zarr v3 stores: ingested video in, any result out (:class:`ZarrReader`, :class:`ZarrWriter`).
 
-A store holds one array, ``(frames, height, width, 3)`` uint8, chunked by
-whole frames along time, with attributes ``fps`` (``"num/den"``), ``frames``
-and, for ingested files, ``source`` and ``codec``.  Written block by block in
+A store holds one array, ``(frames, height, width, C)`` uint8 or uint16
+(``C`` 3 for RGB, 1 for mono: the source's own samples), chunked by whole
+frames along time, with attributes ``fps`` (the playback rate,
+``"num/den"``), ``frames`` and, where known, ``recording_fps`` (the rate the
+footage was filmed at, which the filters use), ``bits`` (significant bits per
+sample), ``source`` and ``codec``.  Written block by block in
 place, in chunk-aligned regions (no locks), with a marker file per finished
 block, so an interrupted write resumes.
 """
@@ -35,7 +38,7 @@ def open_store_array(path: Path):
     Raises
     ------
     UserError
-        Missing, not Zarr, or not (frames, height, width, 3) uint8.
+        Missing, not Zarr, or not (frames, height, width, 1 or 3) uint8 or uint16.
     """
     import zarr
 
@@ -49,8 +52,8 @@ def open_store_array(path: Path):
         if "frames" not in node:
             raise UserError(f"{path} is a Zarr group without a 'frames' array")
         node = node["frames"]
-    if node.ndim != 4 or node.shape[-1] != 3 or node.dtype != np.uint8:
-        raise UserError(f"{path} does not hold (frames, height, width, 3) uint8 video")
+    if node.ndim != 4 or node.shape[-1] not in (1, 3) or node.dtype not in (np.uint8, np.uint16):
+        raise UserError(f"{path} does not hold (frames, height, width, 1 or 3) uint8 or uint16 video")
     return node
 
 
@@ -66,11 +69,15 @@ class ZarrReader(Reader):
     def probe(self) -> VideoInfo:
         array = open_store_array(self.path)
         attrs = dict(array.attrs)
-        fps = Fraction(attrs.get("fps", "0"))
-        n_frames, height, width = array.shape[:3]
+        playback = Fraction(attrs.get("fps", "0"))
+        recording = Fraction(attrs.get("recording_fps", attrs.get("fps", "0")))
+        n_frames, height, width, channels = array.shape
         if n_frames == 0:
             raise UserError(f"{self.path} has no frames")
-        return VideoInfo(str(self.path), n_frames, height, width, fps, str(attrs.get("codec", "zarr")), "zarr")
+        dtype = np.dtype(array.dtype)
+        return VideoInfo(str(self.path), n_frames, height, width, recording, str(attrs.get("codec", "zarr")),
+                         "zarr", dtype=str(dtype), channels=channels, bits=int(attrs.get("bits", 8 * dtype.itemsize)),
+                         playback_fps=playback if playback != recording else None)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         return np.asarray(open_store_array(self.path)[start:stop])
@@ -114,7 +121,7 @@ def _open_store(path: Path, frames: da.Array, fps, attrs: dict, resume: bool):
         if array.shape == frames.shape and array.chunks == chunks:
             return tmp
     remove_path(tmp)
-    array = zarr.create_array(str(tmp), shape=frames.shape, chunks=chunks, dtype=np.uint8)
+    array = zarr.create_array(str(tmp), shape=frames.shape, chunks=chunks, dtype=frames.dtype)
     rate = exact_rate(fps)
     array.attrs.update({"fps": f"{rate.numerator}/{rate.denominator}", "frames": frames.shape[0], **attrs})
     return tmp

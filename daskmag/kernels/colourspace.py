@@ -1,4 +1,11 @@
-"""Colour-space kernels: RGB <-> YIQ (NTSC), as MIT's rgb2ntsc / ntsc2rgb."""
+"""Colour-space kernels: RGB <-> YIQ (NTSC), as MIT's rgb2ntsc / ntsc2rgb.
+
+:func:`luma` and :func:`add_luma` take frames of any depth the readers give:
+uint8 or uint16, mono ``(..., 1)`` or RGB ``(..., 3)``.  Luminance is float32
+in [0, 1] of the dtype's full range, and the frames come back in their own
+dtype, so 16-bit footage is processed and written at its full precision
+(float32 holds every uint16 value exactly).
+"""
 
 from __future__ import annotations
 
@@ -19,11 +26,35 @@ RGB_TO_YIQ = np.array(
 YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
 
 
-def luma(rgb):
-    """Luminance Y in [0, 1] (float32) of uint8 RGB frames (..., 3)."""
-    xp = array_module(rgb)
-    weights = xp.asarray((RGB_TO_YIQ[0] / 255.0).astype(np.float32))
-    return rgb.astype(xp.float32) @ weights
+def full_scale(dtype) -> int:
+    """The largest sample value of an unsigned integer dtype (255, 65535)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "u":
+        raise TypeError(f"frames must be unsigned integers (uint8, uint16), got {dtype}")
+    return int(np.iinfo(dtype).max)
+
+
+def luma(frames):
+    """Luminance Y in [0, 1] (float32) of frames (..., C).
+
+    Parameters
+    ----------
+    frames : uint8 or uint16 array (..., 1) or (..., 3)
+        Mono (Y is the sample) or RGB (Y is YIQ's, NTSC weights).
+
+    Returns
+    -------
+    float32 array (...)
+        Y divided by the dtype's full scale (:func:`full_scale`).
+    """
+    xp = array_module(frames)
+    scale = 1.0 / full_scale(frames.dtype)
+    if frames.shape[-1] == 1:
+        out = frames[..., 0].astype(xp.float32)
+        out *= xp.float32(scale)
+        return out
+    weights = xp.asarray((RGB_TO_YIQ[0] * scale).astype(np.float32))
+    return frames.astype(xp.float32) @ weights
 
 
 def rgb_to_yiq(rgb):
@@ -40,16 +71,36 @@ def yiq_to_rgb(yiq):
     return to_uint8(yiq @ matrix.T)
 
 
-def add_luma(rgb, delta_y):
-    """Add a luminance change ``delta_y`` (Y units, [0, 1]) to uint8 RGB frames.
+def add_luma(frames, delta_y):
+    """Add a luminance change ``delta_y`` (Y units, [0, 1]) to frames (..., C).
 
-    Equivalent to RGB -> YIQ, ``Y += delta_y``, YIQ -> RGB, with I and Q (the
-    colour) untouched, but without the round trip.
+    For RGB, equivalent to RGB -> YIQ, ``Y += delta_y``, YIQ -> RGB, with I
+    and Q (the colour) untouched, but without the round trip; for mono, the
+    sample itself changes.
+
+    Parameters
+    ----------
+    frames : uint8 or uint16 array (..., C), C 1 or 3
+    delta_y : float array (...)
+
+    Returns
+    -------
+    array like ``frames``
+        Rounded and clipped to the dtype's range; ``delta_y = 0`` returns
+        ``frames`` exactly.
     """
-    xp = array_module(rgb)
-    out = rgb.astype(xp.float32)
-    out += (delta_y * 255.0)[..., None]
-    return to_uint8(out)
+    xp = array_module(frames)
+    out = frames.astype(xp.float32)
+    out += (delta_y * float(full_scale(frames.dtype)))[..., None]
+    return to_dtype(out, frames.dtype)
+
+
+def to_dtype(values, dtype):
+    """Round and clip float samples to an unsigned integer dtype's range."""
+    xp = array_module(values)
+    values = xp.rint(values)
+    xp.clip(values, 0, full_scale(dtype), out=values)
+    return values.astype(dtype)
 
 
 def to_uint8(values):

@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from .backend import array_module
-from .colourspace import RGB_TO_YIQ, YIQ_TO_RGB, to_uint8
+from .colourspace import RGB_TO_YIQ, YIQ_TO_RGB, to_dtype
 from .temporal import FIRFilter, TemporalFilter, extend_by_prediction
 
 #: 5-tap binomial blur of the Gaussian pyramid (MIT's and pyrTools' ``binom5``).
@@ -123,41 +123,45 @@ def _batches(n_frames: int, frame_shape) -> tuple[range, int]:
 
 
 def reduce_to_yiq(rgb, level: int):
-    """Gaussian-pyramid level ``level`` of uint8 RGB frames, in YIQ.
+    """Gaussian-pyramid level ``level`` of frames, in YIQ (mono: the grey level itself).
 
     Parameters
     ----------
-    rgb : uint8 array (T, H, W, 3)
-        NumPy or CuPy.
+    rgb : uint8 or uint16 array (T, H, W, C)
+        NumPy or CuPy; ``C`` 3 (RGB) or 1 (mono, which has no I and Q).
     level : int
         Number of blur-and-decimate steps (0: full size).
 
     Returns
     -------
-    float32 array (T, h, w, 3)
-        Y, I, Q in grey levels (Y in [0, 255]); ``h, w`` from :func:`level_sizes`.
+    float32 array (T, h, w, C)
+        Y, I, Q in grey levels of the input's dtype (Y in [0, 255] for
+        uint8); ``h, w`` from :func:`level_sizes`.
     """
     xp = array_module(rgb)
-    n, height, width, _ = rgb.shape
-    to_yiq = xp.asarray(RGB_TO_YIQ.T.astype(np.float32))
-    out = xp.empty((n, level_sizes(height, level)[-1], level_sizes(width, level)[-1], 3), dtype=xp.float32)
+    n, height, width, channels = rgb.shape
+    to_yiq = xp.asarray(RGB_TO_YIQ.T.astype(np.float32)) if channels == 3 else None
+    out = xp.empty((n, level_sizes(height, level)[-1], level_sizes(width, level)[-1], channels), dtype=xp.float32)
     starts, step = _batches(n, rgb.shape[1:])
     for i in starts:
         small = rgb[i : i + step].astype(xp.float32)
         if level:
             small = _separable(small, reduce_matrix(height, level), reduce_matrix(width, level))
         # colour is converted after reduction: both are linear, so they commute
-        out[i : i + step] = small @ to_yiq
+        out[i : i + step] = small @ to_yiq if to_yiq is not None else small
     return out
 
 
-def channel_gains(alpha: float, chroma_attenuation: float = 1.0) -> np.ndarray:
-    """Matrix (3, 3) from a band-passed YIQ change to the RGB change to add.
+def channel_gains(alpha: float, chroma_attenuation: float = 1.0, channels: int = 3) -> np.ndarray:
+    """Matrix (C, C) from a band-passed YIQ change to the RGB change to add.
 
     ``YIQ_TO_RGB @ diag(alpha, alpha * c, alpha * c)``: Y is multiplied by
     ``alpha``, I and Q by ``alpha * chroma_attenuation``, and the result is
-    expressed in RGB so that it can be added to the frames directly.
+    expressed in RGB so that it can be added to the frames directly.  Mono
+    (``channels=1``): ``[[alpha]]``.
     """
+    if channels == 1:
+        return np.array([[float(alpha)]])
     scale = np.array([1.0, chroma_attenuation, chroma_attenuation]) * alpha
     return YIQ_TO_RGB * scale[None, :]
 
@@ -212,24 +216,24 @@ def bandpass_change(yiq, temporal, gains, start: int, stop: int, pad_before: int
 
 
 def add_expanded(rgb, change, level: int):
-    """Expand a reduced RGB change to full size and add it to uint8 frames.
+    """Expand a reduced change to full size and add it to the frames.
 
     Parameters
     ----------
-    rgb : uint8 array (T, H, W, 3)
-    change : float array (T, h, w, 3)
+    rgb : uint8 or uint16 array (T, H, W, C)
+    change : float array (T, h, w, C)
         From :func:`bandpass_change`, grey levels.
     level : int
         The level ``change`` was reduced to.
 
     Returns
     -------
-    uint8 array (T, H, W, 3)
-        Clipped to [0, 255] and rounded.
+    array like ``rgb``
+        Clipped to the dtype's range and rounded.
     """
     xp = array_module(rgb)
     n, height, width, _ = rgb.shape
-    out = xp.empty(rgb.shape, dtype=xp.uint8)
+    out = xp.empty(rgb.shape, dtype=rgb.dtype)
     starts, step = _batches(n, rgb.shape[1:])
     for i in starts:
         frames = rgb[i : i + step].astype(xp.float32)
@@ -237,5 +241,5 @@ def add_expanded(rgb, change, level: int):
         if level:
             part = _separable(part, expand_matrix(height, level), expand_matrix(width, level))
         frames += part
-        out[i : i + step] = to_uint8(frames)
+        out[i : i + step] = to_dtype(frames, rgb.dtype)
     return out

@@ -47,15 +47,16 @@ def resize_matrix(size: int, new_size: int):
 
 
 def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize (n, H, W, C) uint8 frames to (n, height, width, C) with :func:`resize_matrix`."""
+    """Resize (n, H, W, C) uint8 or uint16 frames to (n, height, width, C) with :func:`resize_matrix`."""
     n, old_height, old_width, channels = frames.shape
     rows, cols = resize_matrix(old_height, height), resize_matrix(old_width, width)
-    out = np.empty((n, height, width, channels), dtype=np.uint8)
+    out = np.empty((n, height, width, channels), dtype=frames.dtype)
+    top = np.iinfo(frames.dtype).max
     for i, frame in enumerate(frames):
         tall = rows @ frame.reshape(old_height, old_width * channels).astype(np.float32)
         wide = cols @ tall.reshape(height, old_width, channels).transpose(1, 0, 2).reshape(old_width, -1)
         small = wide.reshape(width, height, channels).transpose(1, 0, 2)
-        out[i] = np.clip(np.rint(small), 0, 255)
+        out[i] = np.clip(np.rint(small), 0, top)
     return out
 
 
