@@ -211,7 +211,8 @@ def preflight(job: Job, min_blocks: int = 1):
         raise UserError(f"{info.path}: {plan.stop - plan.first} frame to process; magnification needs at "
                         f"least 2 (a single frame has no motion)")
     output = check_output(job.output, job.write.overwrite)
-    check_rate(output, info.fps)  # a container that cannot store the rate: refused before any work
+    # a container that cannot store the output's (playback) rate: refused before any work
+    check_rate(output, job.write.playback_fps or info.playback_rate)
     if output.resolve() == Path(info.path).resolve():
         raise UserError("the output would overwrite the input")
     return reader, info, plan, output
