@@ -391,43 +391,49 @@ def worker_device_state() -> dict:
 # --------------------------------------------------------------------------- transfers
 
 
-_buffers = threading.local()
+_buffers = threading.local()  # per thread: the cuFFT plan cache's size (the cache is per thread)
+#: The process's pinned staging buffers, one per direction, grown as needed
+#: and reused; one transfer at a time uses them (a GPU worker runs one kernel
+#: at a time, ``GPU=1``), so a worker's many threads do not each pin a block.
+_staging: dict = {}
+_staging_lock = threading.Lock()
 
 
-def _pinned(cupy, key: str, nbytes: int):
-    """This thread's pinned host buffer ``key`` of at least ``nbytes`` (grown, then reused)."""
-    import cupyx  # noqa: F401 - cupyx.empty_pinned
+def _pinned(key: str, nbytes: int):
+    """The pinned host buffer ``key`` of at least ``nbytes`` (hold ``_staging_lock``)."""
+    import cupyx
 
-    buffer = getattr(_buffers, key, None)
+    buffer = _staging.get(key)
     if buffer is None or buffer.nbytes < nbytes:
-        setattr(_buffers, key, None)  # free the smaller one first
-        buffer = cupyx.empty_pinned((max(nbytes, 1),), dtype="uint8")
-        setattr(_buffers, key, buffer)
+        _staging[key] = None  # back to CuPy's pinned pool before the larger one is taken
+        buffer = _staging[key] = cupyx.empty_pinned((max(nbytes, 1),), dtype="uint8")
     return buffer
 
 
 def to_device(cupy, array):
-    """A CuPy copy of the NumPy ``array``, staged through this thread's reused pinned buffer."""
+    """A CuPy copy of the NumPy ``array``, staged through the process's reused pinned buffer."""
     import numpy as np
 
     array = np.ascontiguousarray(array)
-    staging = _pinned(cupy, "upload", array.nbytes)[: array.nbytes].view(array.dtype).reshape(array.shape)
-    np.copyto(staging, array)
     out = cupy.empty(array.shape, dtype=array.dtype)
-    out.set(staging)
-    cupy.cuda.get_current_stream().synchronize()  # the staging buffer is reused by the next call
+    with _staging_lock:
+        staging = _pinned("upload", array.nbytes)[: array.nbytes].view(array.dtype).reshape(array.shape)
+        np.copyto(staging, array)
+        out.set(staging)
+        cupy.cuda.get_current_stream().synchronize()  # the buffer is reused by the next transfer
     return out
 
 
 def to_host(cupy, array):
-    """A NumPy copy of the CuPy ``array``, through this thread's reused pinned buffer."""
+    """A NumPy copy of the CuPy ``array``, through the process's reused pinned buffer."""
     import numpy as np
 
     array = cupy.ascontiguousarray(array)
-    staging = _pinned(cupy, "download", array.nbytes)[: array.nbytes].view(array.dtype).reshape(array.shape)
-    array.get(out=staging)
-    cupy.cuda.get_current_stream().synchronize()
-    return np.array(staging, copy=True)
+    with _staging_lock:
+        staging = _pinned("download", array.nbytes)[: array.nbytes].view(array.dtype).reshape(array.shape)
+        array.get(out=staging)
+        cupy.cuda.get_current_stream().synchronize()
+        return np.array(staging, copy=True)
 
 
 class DeviceKernel:

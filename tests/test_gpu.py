@@ -402,3 +402,21 @@ def test_gpu_and_cpu_agree_within_one_grey_level_on_guitar(tmp_path, cuda_cluste
     a, b = decoded(tmp_path / "gpu.mkv"), decoded(tmp_path / "cpu.mkv")
     assert a.shape == b.shape and a.shape[0] == 150
     assert np.abs(a.astype(int) - b).max() <= 1
+
+
+def test_the_cupy_calls_of_the_gpu_path_exist_in_the_installed_cupy():
+    """Catches a renamed CuPy API without a GPU (CuPy imports without one)."""
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed here")
+    import cupyx
+    from cupy.fft._cache import PlanCache
+
+    for owner, names in ((cupy, ["get_default_memory_pool", "get_default_pinned_memory_pool", "empty",
+                                 "ascontiguousarray"]),
+                         (cupy.cuda, ["get_allocator", "set_allocator", "set_pinned_memory_allocator",
+                                      "get_current_stream", "Device"]),
+                         (cupy.cuda.runtime, ["getDeviceCount", "memGetInfo", "getDeviceProperties"]),
+                         (cupy.fft.config, ["get_plan_cache"]), (cupyx, ["empty_pinned"]),
+                         (PlanCache, ["set_size", "set_memsize"]), (cupy.ndarray, ["set", "get"])):
+        missing = [name for name in names if not hasattr(owner, name)]
+        assert not missing, (owner, missing)
+    assert "out=" in cupy.ndarray.get.__doc__.splitlines()[0]  # to_host copies into the pinned buffer
