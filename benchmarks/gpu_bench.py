@@ -182,15 +182,23 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=HD["frames"], help="frames of the 1080p clip (600)")
     parser.add_argument("--diff-frames", type=int, default=64, help="1080p frames compared with the CPU")
     parser.add_argument("--guitar", type=Path, default=GUITAR)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/daskmag-gpu-work"),
+                        help="clips, outputs and per-run logs (large: kept out of --out)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     os.environ.setdefault("DASKMAG_UNVERIFIED_GPU", "1")
     args.out.mkdir(parents=True, exist_ok=True)
-    logs, work = args.out / "gpu-logs", args.out / "gpu-work"
-    logs.mkdir(exist_ok=True)
-    work.mkdir(exist_ok=True)
+    work = args.work
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     record = {"machine": machine_info(), "cases": {}}
-    rows = []
+
+    class Rows(list):  # each row is printed as it comes, so a run stopped early still shows its rows
+        def append(self, row):
+            super().append(row)
+            print("| " + " | ".join(str(cell) for cell in row) + " |", flush=True)
+
+    rows = Rows()
 
     def left() -> float:
         return args.budget - (time.perf_counter() - started)
