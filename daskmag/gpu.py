@@ -529,8 +529,10 @@ def kernel_placement(collection, resources: dict | None = None):
     which keeps neither layers nor their annotations; this gives the
     scheduler the resources key by key instead (a global annotation whose
     value is a function of the key; only stdlib objects travel to the
-    scheduler) and stops the optimiser from fusing an annotated kernel layer
-    with its neighbours.  Use it around :func:`daskmag.io.write_video`.
+    scheduler) and stops the optimiser from fusing tasks, which would give
+    a kernel task another key (the graph then keeps its small getitem and
+    overlap tasks; a GPU run has few, large blocks).  Use it around
+    :func:`daskmag.io.write_video`.
     """
     import dask
 
@@ -540,7 +542,9 @@ def kernel_placement(collection, resources: dict | None = None):
         return
     resources = dict(resources or KERNEL_RESOURCES)
     table = defaultdict(dict, {key: resources for key in keys})
-    with dask.config.set({"optimization.annotations.fuse": False}), dask.annotate(resources=table.__getitem__):
+    # no fusing: a fused task gets a new key (e.g. colour-reduce-getitem-overlap-...) outside the table
+    unfused = {"optimization.annotations.fuse": False, "optimization.fuse.active": False}
+    with dask.config.set(unfused), dask.annotate(resources=table.__getitem__):
         yield
 
 

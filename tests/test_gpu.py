@@ -242,11 +242,39 @@ def test_kernel_tasks_run_on_gpu_workers_through_the_writer(tmp_path, clip_file,
     kernels = [t for t in stream.data if str(t["key"][0] if isinstance(t["key"], tuple) else t["key"])
                .startswith("magnify-motion")]
     assert len(kernels) == 3 and {names[t["worker"]] for t in kernels} == {"gpu"}
+    assert {t["key"] for t in kernels} == gpu.kernel_keys(labelled)  # not fused into other keys
     others = {names[t["worker"]] for t in stream.data if t not in kernels}
     assert "cpu" in others  # reading and encoding are not tied to the GPU worker
     write_video(plain, tmp_path / "cpu.mkv", FPS, client=client)
     a, b = decoded(tmp_path / "gpu.mkv"), decoded(tmp_path / "cpu.mkv")
     assert np.array_equal(a, b) and a.shape[0] == video.info.n_frames
+
+
+def test_colour_kernel_tasks_run_on_gpu_workers_and_the_band_pass_anywhere(tmp_path, labelled_cluster):
+    from distributed import get_task_stream
+
+    from daskmag.io import write_video
+    from daskmag.synthetic import pulsing_clip
+
+    client, names = labelled_cluster
+    clip = pulsing_clip(90, 64, 64, 30.0)
+
+    def graph(resources):
+        return magnify_colour(clip, 20, 0.8, 2.0, 30.0, level=2, time_chunk=30, resources=resources)
+
+    labelled = graph(gpu.KERNEL_RESOURCES)
+    with get_task_stream(client) as stream, gpu.kernel_placement(labelled):
+        write_video(labelled, tmp_path / "gpu.mkv", 30, client=client)
+    placed = {}
+    for task in stream.data:
+        key = task["key"][0] if isinstance(task["key"], tuple) else task["key"]
+        placed.setdefault(str(key).rsplit("-", 1)[0], set()).add(names[task["worker"]])
+    # the kernel tasks keep their own keys (none fused into another), so the scheduler's table applies
+    assert placed["colour-reduce"] == {"gpu"} and placed["colour-magnify"] == {"gpu"}
+    assert not [name for name in placed if name.startswith("colour-") and name not in
+                ("colour-reduce", "colour-magnify", "colour-bandpass")]
+    write_video(graph(None), tmp_path / "cpu.mkv", 30, client=client)
+    assert np.array_equal(decoded(tmp_path / "gpu.mkv"), decoded(tmp_path / "cpu.mkv"))
 
 
 def test_a_scheduler_without_gpu_workers_is_refused_before_any_work(tmp_path, clip_file, labelled_cluster,
