@@ -484,7 +484,7 @@ def run_batch(jobs, outdir, *, client, progress: bool = True, window: int | None
             record.started = time.time()
             try:
                 warn_variable_rate(info)
-                frames = job_frames(record.job, reader, info, threads)
+                frames = job_frames(record.job, reader, info, threads, client=client)
                 prepared = out.prepare_output(
                     frames, record.output, playback, crf=record.job.write.crf,
                     overwrite=record.job.write.overwrite, restart=record.job.write.restart,

@@ -139,7 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "instead of threads of one process (faster to start, shared memory)")
     mag.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
     mag.add_argument("--accel", "-acc", choices=["cpu", "cuda"], default="cpu",
-                     help="compute on the CPU (default) or a CUDA GPU")
+                     help="compute on the CPU (default) or CUDA GPUs: one dask-cuda worker per GPU, "
+                          "or with --scheduler the workers started with `dask cuda worker ADDRESS "
+                          "--resources GPU=1` (unverified on a GPU so far: needs DASKMAG_UNVERIFIED_GPU=1; "
+                          "see docs/gpu.md)")
+    mag.add_argument("--gpus", metavar="N|LIST",
+                     help="with --accel cuda: use the first N GPUs, or these device numbers (0,2); "
+                          "default all")
     mag.add_argument("--mode", choices=["motion", "color", "colour"], default="motion",
                      help="motion: phase-based motion magnification (Wadhwa 2013, default); "
                           "color: linear colour magnification (Wu 2012), e.g. a pulse")
@@ -314,7 +320,7 @@ def _job(args, source, output):
         OutputSettings(crf=args.crf, overwrite=args.overwrite, restart=args.restart,
                        side_by_side=args.side_by_side, playback_fps=args.playback_fps),
         Execution(workers=args.workers, scheduler=args.scheduler, processes=args.processes, device=args.accel,
-                  time_chunk=args.time_chunk, tile=args.tile),
+                  time_chunk=args.time_chunk, tile=args.tile, gpus=args.gpus),
     )
     return job
 

@@ -241,6 +241,9 @@ class JobPlan:
     blocks : BlockPlan
         The plan of the frames the kernels see (the region's box with
         ``--roi``).
+    execution : Execution, optional
+        The execution the blocks were planned with: on a GPU, with the time
+        chunk and tile of :func:`daskmag.gpu.device_execution` filled in.
     """
 
     first: int
@@ -250,6 +253,7 @@ class JobPlan:
     roi: tuple[int, int, int, int] | None
     band: Band
     blocks: BlockPlan
+    execution: Execution | None = None
 
     @property
     def n_frames(self) -> int:
@@ -265,7 +269,8 @@ def region_box(roi, height: int, width: int, margin: int = REGION_MARGIN) -> tup
 
 def plan_job(info, settings: MotionSettings | ColourSettings, band: Band, selection: Selection = Selection(),
              execution: Execution = Execution(), *, min_blocks: int = 1,
-             block_bytes: int = BLOCK_BYTES) -> JobPlan:
+             block_bytes: int = BLOCK_BYTES, device_free: int | None = None,
+             blocks_in_flight: int = 8) -> JobPlan:
     """Every check that needs the input's size, and the block plan: run before any work.
 
     Parameters
@@ -275,7 +280,13 @@ def plan_job(info, settings: MotionSettings | ColourSettings, band: Band, select
     settings, band, selection, execution
         The job's settings (:mod:`daskmag.settings`).
     min_blocks : int
-        Split short clips into at least this many blocks (the cluster's threads).
+        Split short clips into at least this many blocks (the cluster's
+        threads; on GPUs, the number of GPUs).
+    device_free, blocks_in_flight : int, optional
+        With ``execution.device == "cuda"``: the smallest GPU's free memory
+        in bytes and the blocks the writer keeps in flight, for the plan
+        shaped for the device (:func:`daskmag.gpu.device_execution`: whole
+        frames, hundreds of frames per block).
 
     Raises
     ------
@@ -293,6 +304,11 @@ def plan_job(info, settings: MotionSettings | ColourSettings, band: Band, select
         box_height, box_width = rows.stop - rows.start, cols.stop - cols.start
     band = band.at_rate(info.fps)
     n_frames = stop - first
+    if execution.device == "cuda":  # a plan shaped for the device: whole frames, long blocks
+        from .gpu import device_execution
+
+        execution = device_execution(execution, settings, band, n_frames, box_height, box_width, device_free,
+                                     n_devices=min_blocks, blocks_in_flight=blocks_in_flight)
     if isinstance(settings, ColourSettings):
         temporal = settings.temporal_filter(band)
         blocks = plan_colour(n_frames, box_height, box_width, temporal, settings.level,
@@ -303,4 +319,4 @@ def plan_job(info, settings: MotionSettings | ColourSettings, band: Band, select
                              time_chunk=execution.time_chunk,
                              tile=auto_tile(box_height, box_width, execution.tile), min_blocks=min_blocks,
                              block_bytes=block_bytes)
-    return JobPlan(first, stop, height, width, roi, band, blocks)
+    return JobPlan(first, stop, height, width, roi, band, blocks, execution)

@@ -118,7 +118,8 @@ def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = 
                  restart: bool = False, side_by_side: bool = False, workers: int | None = None,
                  scheduler: str | None = None,
                  processes: bool = False, time_chunk: int | None = None, tile: int | None = None,
-                 progress: bool = True, quiet: bool = False, client=None) -> MagnifyResult:
+                 accel: str = "cpu", gpus=None, progress: bool = True, quiet: bool = False,
+                 client=None) -> MagnifyResult:
     """Magnify motion (or colour) in a video file or ingested store and write the result.
 
     Every check on the input, the options and the output runs before any work
@@ -150,6 +151,9 @@ def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = 
         (``side_by_side``: the input and the result next to each other, labelled).
     workers, scheduler, processes, time_chunk, tile
         Where and in what blocks it runs: :class:`daskmag.settings.Execution`.
+    accel, gpus
+        ``"cuda"``: the kernels run on GPUs (:mod:`daskmag.gpu`), on the
+        devices ``gpus`` selects (a count or device numbers; default all).
     progress, quiet : bool
         Show a progress bar; do not print the dashboard link.
     client : distributed.Client, optional
@@ -178,7 +182,7 @@ def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = 
               OutputSettings(crf=crf, overwrite=overwrite, restart=restart, side_by_side=side_by_side,
                              playback_fps=playback_fps),
               Execution(workers=workers, scheduler=scheduler, processes=processes, time_chunk=time_chunk,
-                        tile=tile))
+                        tile=tile, device=accel, gpus=gpus))
     return run_job(job, progress=progress, quiet=quiet, client=client)
 
 
@@ -202,7 +206,11 @@ def preflight(job: Job, min_blocks: int = 1):
     from .plan import plan_job
 
     if job.execution.device == "cuda":
-        raise UserError("CUDA acceleration is not available yet in this version; use --accel cpu")
+        from .gpu import check_local_devices, check_opt_in
+
+        check_opt_in()  # refuses while the GPU path is unverified, unless opted in
+        if job.execution.scheduler is None:
+            check_local_devices(job.execution.gpus)  # the scheduler's GPU workers are checked on connecting
     reader = reader_for(job.source, job.selection.on_corrupt, stream=job.selection.stream,
                         timing=job.selection.timing, fps=job.band.fps)
     info = with_recording_rate(reader.probe(), job.band.fps)
@@ -218,24 +226,43 @@ def preflight(job: Job, min_blocks: int = 1):
     return reader, info, plan, output
 
 
-def job_frames(job: Job, reader, info, threads: int = 1):
-    """The lazy (T, H, W, 3) uint8 result of a checked job (:func:`preflight`'s ``reader`` and ``info``).
+def job_frames(job: Job, reader, info, threads: int = 1, client=None):
+    """The lazy (T, H, W, C) result of a checked job (:func:`preflight`'s ``reader`` and ``info``).
 
     ``threads`` (the cluster's worker threads) sets the least number of time
-    blocks, so that a short clip still keeps every worker busy.
+    blocks, so that a short clip still keeps every worker busy.  With
+    ``--accel cuda`` the blocks are shaped for the devices of ``client``'s
+    cluster (:mod:`daskmag.gpu`).
+
+    Raises
+    ------
+    UserError
+        ``--accel cuda`` without a client.
     """
     from .graph.region import in_region, scale_video
     from .plan import plan_job
 
-    plan_here = plan_job(info, job.settings, job.band, job.selection, job.execution, min_blocks=threads)
-    band, settings, execution = plan_here.band, job.settings, job.execution
+    device = job.execution.device
+    if device == "cuda":  # blocks shaped for the devices, from their free memory
+        from .gpu import device_memory
+
+        if client is None:
+            raise UserError("--accel cuda needs a cluster with GPU workers")
+        n_gpus, free = device_memory(client)
+        plan_here = plan_job(info, job.settings, job.band, job.selection, job.execution, min_blocks=n_gpus,
+                             device_free=free, blocks_in_flight=max(4, 2 * threads))
+        _setup_gpus(client, plan_here)
+    else:
+        plan_here = plan_job(info, job.settings, job.band, job.selection, job.execution, min_blocks=threads)
+    band, settings = plan_here.band, job.settings
+    execution = plan_here.execution or job.execution
 
     def magnify(video):
         if isinstance(settings, ColourSettings):
             from .graph.colour import magnify_colour
 
             return magnify_colour(video, low=band.low, high=band.high, fps=band.fps, settings=settings,
-                                  time_chunk=execution.time_chunk, min_blocks=threads)
+                                  time_chunk=execution.time_chunk, min_blocks=threads, device=device)
         from .graph.motion import magnify_motion
         from .plan import auto_tile
 
@@ -250,7 +277,7 @@ def job_frames(job: Job, reader, info, threads: int = 1):
 
         return magnify_motion(video, low=band.low, high=band.high, fps=band.fps, settings=settings,
                               time_chunk=execution.time_chunk, min_blocks=threads,
-                              tile=auto_tile(video.shape[1], video.shape[2], execution.tile))
+                              tile=auto_tile(video.shape[1], video.shape[2], execution.tile), device=device)
 
     video = scale_video(reader.frames(info, plan_here.first, plan_here.stop), job.selection.scale)
     frames = magnify(video) if plan_here.roi is None else in_region(video, plan_here.roi, magnify)
@@ -337,8 +364,10 @@ def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None
     def run(client):
         from .io import write_video
 
-        frames = job_frames(job, reader, info, worker_threads(client))
-        with _progress_bar(frames.shape[0], progress) as bar:
+        frames = job_frames(job, reader, info, worker_threads(client), client=client)
+        from .gpu import kernel_placement
+
+        with _progress_bar(frames.shape[0], progress) as bar, kernel_placement(frames):
             write_video(frames, output, playback, crf=job.write.crf, overwrite=job.write.overwrite,
                         client=client, progress=bar.update, restart=job.write.restart, on_resume=say_resuming,
                         settings=job.to_dict(), attrs=attrs)
@@ -346,6 +375,22 @@ def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None
 
     if client is not None:
         return run(client)
+    if job.execution.device == "cuda":
+        from .gpu import cuda_client
+
+        with cuda_client(job.execution.gpus, job.execution.scheduler, quiet=quiet) as new_client:
+            return run(new_client)
     with dask_client(job.execution.workers, job.execution.scheduler, processes=job.execution.processes,
                      quiet=quiet) as new_client:
         return run(new_client)
+
+
+def _setup_gpus(client, plan):
+    """Set the GPU workers up for this job's blocks (:class:`daskmag.gpu.GPUWorkerSetup`)."""
+    from .gpu import fft_plan_count, setup_gpu_workers
+
+    blocks = plan.blocks
+    if blocks.pyramid is None:  # colour: no FFTs
+        return setup_gpu_workers(client, 16)
+    shape = (max(blocks.rows) + 2 * blocks.margin, max(blocks.cols) + 2 * blocks.margin)
+    return setup_gpu_workers(client, fft_plan_count(shape, blocks.pyramid))

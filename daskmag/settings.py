@@ -562,7 +562,11 @@ class Execution(_Settings):
         Frames per time block (default: planned from memory), >= 1.
     tile : int, optional
         Spatial tile size in pixels, >= 16, or 0 for whole frames (default:
-        512 above 1024x1024 pixels).
+        512 above 1024x1024 pixels; whole frames on a GPU).
+    gpus : int or tuple of int, optional
+        With ``device="cuda"`` and no ``scheduler``: how many GPUs (the first
+        N) or which ones (device numbers, ``"0,2"`` is parsed); default all
+        (:mod:`daskmag.gpu`).
 
     Raises
     ------
@@ -576,9 +580,19 @@ class Execution(_Settings):
     device: str = "cpu"
     time_chunk: int | None = None
     tile: int | None = None
+    gpus: int | tuple[int, ...] | None = None
 
     def __post_init__(self):
         _set(self, "workers", _whole(self.workers, "--workers", 1))
+        _set(self, "gpus", parse_gpus(self.gpus))
+        if self.gpus is not None and self.device != "cuda":
+            raise UserError("--gpus applies to --accel cuda")
+        if self.gpus is not None and self.scheduler is not None:
+            raise UserError("--gpus applies to a local cluster; with --scheduler the GPU workers "
+                            "started with `dask cuda worker` decide")
+        if self.device == "cuda" and self.workers is not None:
+            raise UserError("--workers applies to --accel cpu; with --accel cuda there is one worker "
+                            "per GPU (choose them with --gpus)")
         _set(self, "time_chunk", _whole(self.time_chunk, "--time-chunk", 1))
         tile = _whole(self.tile, "--tile", 0)
         if tile is not None and 0 < tile < 16:
@@ -589,6 +603,38 @@ class Execution(_Settings):
         if self.scheduler is not None and not str(self.scheduler).strip():
             raise UserError("--scheduler needs an address (tcp://host:8786)")
         _set(self, "processes", bool(self.processes))
+
+
+def parse_gpus(value) -> int | tuple[int, ...] | None:
+    """``--gpus``: a count (``2``: the first two GPUs) or device numbers (``"0,2"``, ``[0, 2]``).
+
+    Raises
+    ------
+    UserError
+        Not a positive count nor a list of distinct device numbers >= 0.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if "," not in text:
+            try:
+                value = int(text)
+            except ValueError:
+                raise UserError(f"--gpus must be a number of GPUs (2) or device numbers (0,2), "
+                                f"got {text!r}") from None
+        else:
+            try:
+                value = [int(part) for part in text.split(",")]
+            except ValueError:
+                raise UserError(f"--gpus must be a number of GPUs (2) or device numbers (0,2), "
+                                f"got {text!r}") from None
+    if isinstance(value, (list, tuple)):
+        devices = tuple(_whole(v, "a --gpus device number", 0, allow_none=False) for v in value)
+        if not devices or len(set(devices)) != len(devices):
+            raise UserError(f"--gpus device numbers must be distinct, got {','.join(map(str, devices))}")
+        return devices
+    return _whole(value, "--gpus", 1, allow_none=False)
 
 
 def mode_settings(mode: str = "motion", **given):
@@ -642,7 +688,8 @@ def pyramid_spec(kind: str | None = None, orientations: int | None = None) -> Py
 
 __all__ = [
     "Band", "ColourSettings", "DEFAULT_WINDOW", "Execution", "MotionSettings", "OutputSettings",
-    "Selection", "check_roi", "check_scale", "frame_index", "frame_range", "mode_settings", "parse_roi",
+    "Selection", "check_roi", "check_scale", "frame_index", "frame_range", "mode_settings", "parse_gpus",
+    "parse_roi",
     "pyramid_spec",
     "scale_roi", "scaled_size",
 ]

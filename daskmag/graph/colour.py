@@ -19,7 +19,8 @@ from . import as_frames, block_position
 def magnify_colour(video, alpha: float = 10.0, low: float | None = None, high: float | None = None, fps=None, *,
                    level: int = 4, chroma_attenuation: float = 1.0, taps: int | None = None,
                    time_chunk: int | None = None, min_blocks: int = 1,
-                   block_bytes: int = BLOCK_BYTES, settings: ColourSettings | None = None) -> da.Array:
+                   block_bytes: int = BLOCK_BYTES, settings: ColourSettings | None = None,
+                   device: str = "cpu", resources: dict | None = None) -> da.Array:
     """Linear colour magnification (Eulerian video magnification), lazily.
 
     Parameters
@@ -53,6 +54,13 @@ def magnify_colour(video, alpha: float = 10.0, low: float | None = None, high: f
     settings : ColourSettings, optional
         All of ``alpha``, ``level``, ``chroma_attenuation`` and ``taps`` at
         once (then those keywords are ignored).
+    device : {"cpu", "cuda"}
+        Where the full-frame tasks (``colour-reduce``, ``colour-magnify``)
+        run: ``"cuda"`` moves their blocks to the worker's GPU and back
+        (:class:`daskmag.gpu.DeviceKernel`); the small band-pass stays on the CPU.
+    resources : dict, optional
+        Dask resources of those tasks (default ``{"GPU": 1}`` with
+        ``device="cuda"``, none on the CPU).
 
     Returns
     -------
@@ -89,8 +97,14 @@ def magnify_colour(video, alpha: float = 10.0, low: float | None = None, high: f
     frames = frames.rechunk((chunks, height, width, channels))
     small = (level_sizes(height, settings.level)[-1], level_sizes(width, settings.level)[-1], channels)
     float_meta = np.empty((0, 0, 0, 0), dtype=np.float32)
-    yiq = frames.map_blocks(reduce_to_yiq, level=settings.level, chunks=(chunks,) + tuple((s,) for s in small),
-                            dtype=np.float32, meta=float_meta, token="colour-reduce")
+    from ..gpu import KERNEL_RESOURCES, kernel_annotation, on_device
+
+    if resources is None and device == "cuda":
+        resources = KERNEL_RESOURCES
+    with kernel_annotation(resources):
+        yiq = frames.map_blocks(on_device(reduce_to_yiq, device), level=settings.level,
+                                chunks=(chunks,) + tuple((s,) for s in small), dtype=np.float32, meta=float_meta,
+                                token="colour-reduce")
     depth = {0: plan.halo if plan.n_blocks > 1 else 0, 1: 0, 2: 0, 3: 0}
     change = da.overlap.overlap(yiq, depth=depth, boundary="none").map_blocks(
         _bandpass_chunk,
@@ -102,9 +116,11 @@ def magnify_colour(video, alpha: float = 10.0, low: float | None = None, high: f
         meta=float_meta,
         token="colour-bandpass",
     )
-    return da.map_blocks(add_expanded, frames, change, level=settings.level, chunks=frames.chunks,
-                         dtype=frames.dtype, meta=np.empty((0, 0, 0, 0), dtype=frames.dtype),
-                         token="colour-magnify")
+    with kernel_annotation(resources):
+        return da.map_blocks(on_device(add_expanded, device), frames, change, level=settings.level,
+                             chunks=frames.chunks, dtype=frames.dtype,
+                             meta=np.empty((0, 0, 0, 0), dtype=frames.dtype),
+                             token="colour-magnify")
 
 
 def _bandpass_chunk(block, temporal, gains, halo, block_info=None):

@@ -28,7 +28,8 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
                    min_blocks: int = 1, block_bytes: int = BLOCK_BYTES, tile: int | None = None,
                    tile_margin: int = TILE_MARGIN, filter: str = "fir", order: int = 2,
                    causal: bool = False, sigma: float = 0.0, attenuate_other: bool = False,
-                   settings: MotionSettings | None = None) -> da.Array:
+                   settings: MotionSettings | None = None, device: str = "cpu",
+                   resources: dict | None = None) -> da.Array:
     """Phase-based motion magnification, lazily.
 
     Parameters
@@ -82,6 +83,14 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
         All of ``alpha``, ``filter``, ``taps``, ``order``, ``causal``,
         ``pyramid``, ``sigma`` and ``attenuate_other`` at once (then those
         keywords are ignored).
+    device : {"cpu", "cuda"}
+        Where the kernel runs: ``"cuda"`` moves each block to the worker's
+        GPU and back around it (:class:`daskmag.gpu.DeviceKernel`); the
+        array stays NumPy in the graph.
+    resources : dict, optional
+        Dask resources each kernel task needs (default ``{"GPU": 1}`` with
+        ``device="cuda"``, none on the CPU): the kernel layer is annotated
+        with them (:func:`daskmag.gpu.kernel_annotation`).
 
     Returns
     -------
@@ -123,20 +132,25 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
     else:
         depth[0] = depth[0][0]
         extended = da.overlap.overlap(frames, depth=depth, boundary=boundary)
-    return extended.map_blocks(
-        _magnify_chunk,
-        temporal=temporal,
-        alpha=settings.alpha,
-        spec=plan.pyramid,
-        halos=(before, after),
-        margins=(depth[1], depth[2]),
-        sigma=settings.sigma,
-        reference=reference,
-        chunks=frames.chunks,
-        dtype=frames.dtype,  # mono stays mono, 16-bit stays 16-bit
-        meta=np.empty((0, 0, 0, 0), dtype=frames.dtype),
-        token="magnify-motion",
-    )
+    from ..gpu import KERNEL_RESOURCES, kernel_annotation, on_device
+
+    if resources is None and device == "cuda":
+        resources = KERNEL_RESOURCES
+    with kernel_annotation(resources):  # kernel tasks only: decoding and encoding stay anywhere
+        return extended.map_blocks(
+            on_device(_magnify_chunk, device),
+            temporal=temporal,
+            alpha=settings.alpha,
+            spec=plan.pyramid,
+            halos=(before, after),
+            margins=(depth[1], depth[2]),
+            sigma=settings.sigma,
+            reference=reference,
+            chunks=frames.chunks,
+            dtype=frames.dtype,  # mono stays mono, 16-bit stays 16-bit
+            meta=np.empty((0, 0, 0, 0), dtype=frames.dtype),
+            token="magnify-motion",
+        )
 
 
 def _magnify_chunk(block, temporal, alpha, spec, halos, margins=(0, 0), sigma=0.0, reference=None,
