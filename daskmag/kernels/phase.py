@@ -35,21 +35,43 @@ BATCH_BYTES = 64 * 2**20
 KEEP_BYTES = 512 * 2**20
 
 
-def phase_increments(coefficients):
+def phase_increments(coefficients, out=None):
     """Frame-to-frame phase change of complex coefficients along axis 0.
 
     Parameters
     ----------
-    coefficients : complex array (T, ...)
+    coefficients : complex64 array (T, ...)
+    out : float32 array (T - 1, ...), optional
+        Where to write the result.
 
     Returns
     -------
     float32 array (T - 1, ...)
         ``angle(c[t + 1] * conj(c[t]))``, in (-pi, pi].
+
+    Notes
+    -----
+    The product's real and imaginary parts are formed on contiguous float32
+    planes and go straight into one ``arctan2``: ``np.angle`` of the complex
+    product reads strided halves of a complex temporary, about 3x slower.
     """
     xp = array_module(coefficients)
-    product = coefficients[1:] * xp.conj(coefficients[:-1])
-    return xp.angle(product).astype(xp.float32, copy=False)
+    if coefficients.dtype != xp.complex64 or not coefficients.flags.c_contiguous:
+        product = coefficients[1:] * xp.conj(coefficients[:-1])
+        angle = xp.angle(product).astype(xp.float32, copy=False)
+        if out is None:
+            return angle
+        out[...] = angle
+        return out
+    planes = coefficients.view(xp.float32).reshape(coefficients.shape + (2,))
+    re, im = planes[..., 0], planes[..., 1]
+    real = re[1:] * re[:-1]
+    real += im[1:] * im[:-1]
+    imag = im[1:] * re[:-1]
+    imag -= re[1:] * im[:-1]
+    if out is None:
+        out = xp.empty(real.shape, dtype=xp.float32)
+    return xp.arctan2(imag, real, out=out)
 
 
 def _batch_frames(height: int, width: int) -> int:
@@ -105,7 +127,7 @@ def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None,
             coefficients = analyse(spectrum, band)
             if previous[j] is not None:  # the step from the previous batch's last frame
                 increments[j][t0 - 1] = phase_increments(xp.stack([previous[j], coefficients[0]]))[0]
-            increments[j][t0 : t1 - 1] = phase_increments(coefficients)
+            phase_increments(coefficients, out=increments[j][t0 : t1 - 1])
             previous[j] = coefficients[-1]
             if kept is not None:
                 lo, hi = max(t0, keep[0]), min(t1, keep[1])
@@ -233,7 +255,7 @@ def apply_phase_shifts(rgb, phase_shifts, spec: PyramidSpec, kept=None, sigma: f
                 band_sigma = (sigma * band.shape[0] / height, sigma * band.shape[1] / width)
                 shift = smooth_phase(shift, coefficients, band_sigma)
             synthesise_into(change, rotate(coefficients, shift), band)
-        out[t0:t1] = add_luma(rgb[t0:t1], real_image(change))
+        out[t0:t1] = add_luma(rgb[t0:t1], real_image(change, overwrite=True))
     return out
 
 
