@@ -124,12 +124,13 @@ def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None,
         t1 = min(t0 + batch, n_frames)
         spectrum = centred_spectrum(luma(rgb[t0:t1]))
         for j, band in enumerate(bands):
-            coefficients = analyse(spectrum, band)
+            inside = kept is not None and keep[0] <= t0 and t1 <= keep[1]
+            coefficients = analyse(spectrum, band, out=kept[j][t0 - keep[0] : t1 - keep[0]] if inside else None)
             if previous[j] is not None:  # the step from the previous batch's last frame
                 increments[j][t0 - 1] = phase_increments(xp.stack([previous[j], coefficients[0]]))[0]
             phase_increments(coefficients, out=increments[j][t0 : t1 - 1])
             previous[j] = coefficients[-1]
-            if kept is not None:
+            if kept is not None and not inside:
                 lo, hi = max(t0, keep[0]), min(t1, keep[1])
                 if lo < hi:
                     kept[j][lo - keep[0] : hi - keep[0]] = coefficients[lo - t0 : hi - t0]
@@ -212,9 +213,10 @@ def rotate(coefficients, phase_shift):
     xp = array_module(coefficients)
     shift = phase_shift.astype(xp.float32, copy=False)
     rotation = xp.empty(shift.shape, dtype=xp.complex64)
-    rotation.real = xp.cos(shift)
-    rotation.real -= 1
-    rotation.imag = xp.sin(shift)
+    real, imag = rotation.real, rotation.imag  # written in place, no temporaries
+    xp.cos(shift, out=real)
+    real -= 1
+    xp.sin(shift, out=imag)
     rotation *= coefficients
     return rotation
 

@@ -396,11 +396,21 @@ def real_image(centred, overwrite: bool = False):
     return xp.multiply(image, _on_device(signs, image), dtype=xp.float32)
 
 
-def analyse(spectrum, band: BandFilter):
-    """Complex coefficients (..., h_b, w_b) of one band from a centred spectrum (..., H, W)."""
-    fft = fft_module(spectrum)
-    box = spectrum[..., band.rows, band.cols] * _on_device(band.weights, spectrum)
-    return fft.ifft2(box, overwrite_x=True)
+def analyse(spectrum, band: BandFilter, out=None):
+    """Complex coefficients (..., h_b, w_b) of one band from a centred spectrum (..., H, W).
+
+    ``out``: a C-contiguous complex64 array to compute them in (saves a copy
+    where the caller keeps them).
+    """
+    xp, fft = array_module(spectrum), fft_module(spectrum)
+    if out is None:
+        box = spectrum[..., band.rows, band.cols] * _on_device(band.weights, spectrum)
+        return fft.ifft2(box, overwrite_x=True)
+    xp.multiply(spectrum[..., band.rows, band.cols], _on_device(band.weights, spectrum), out=out)
+    result = fft.ifft2(out, overwrite_x=True)
+    if result is not out:  # a backend that does not transform in place
+        out[...] = result
+    return out
 
 
 def synthesise_into(out, coefficients, band: BandFilter, weight: float = 0.5):
