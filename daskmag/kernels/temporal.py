@@ -206,7 +206,12 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     # float32 increments (motion) keep complex64 arithmetic; float64 (colour) keep their precision
     complex_type = np.complex128 if segment.dtype == np.float64 else np.complex64
     kernel_f = xp.asarray(np.fft.rfft(reversed_kernel).astype(complex_type))
-    spectrum = fft.rfft(segment, n=nfft, axis=0)
+    # zero-pad to nfft here: scipy's own padding (n=nfft) zeroes a whole new
+    # array before copying the segment in (measured: 6% of the kernel)
+    padded = xp.empty((nfft,) + segment.shape[1:], dtype=segment.dtype)
+    padded[: segment.shape[0]] = segment
+    padded[segment.shape[0] :] = 0
+    spectrum = fft.rfft(padded, axis=0, overwrite_x=True)
     spectrum *= kernel_f.reshape((-1,) + (1,) * (segment.ndim - 1))
     out = fft.irfft(spectrum, n=nfft, axis=0)
     offset = len(kernel) - 1
