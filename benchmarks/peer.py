@@ -54,10 +54,10 @@ def default_peer_python() -> str | None:
     return None
 
 
-def run_once(cmd, env=None, log=None) -> dict:
+def run_once(cmd, env=None, log=None, cwd=None) -> dict:
     """Run ``cmd``; its wall time and the CPU time of its whole process tree."""
     started = time.perf_counter()
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd)
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
@@ -86,6 +86,7 @@ def main(argv=None) -> int:
                         help="daskmag's output container (default mp4, as a user writes; the peer writes FFV1 .avi)")
     parser.add_argument("--no-peer", action="store_true", help="only the daskmag contenders")
     args = parser.parse_args(own)
+    args.input = args.input.resolve()
     if not args.input.exists():
         print(f"{args.input} not found", file=sys.stderr)
         return 2
@@ -113,7 +114,9 @@ def main(argv=None) -> int:
         with open(folder / "log.txt", "wb") as log:
             for round_ in range(args.repeat):
                 for name, (cmd, env) in contenders.items():
-                    result = run_once(cmd, env, log)
+                    # run outside any checkout: Python puts the working folder first on
+                    # sys.path, ahead of PYTHONPATH, so a checkout there would win
+                    result = run_once(cmd, env, log, cwd=folder)
                     runs[name].append(result)
                     print(f"round {round_ + 1}: {name}: wall {result['wall_s']:.2f} s, "
                           f"CPU {result['cpu_s']:.2f} s", file=sys.stderr)
