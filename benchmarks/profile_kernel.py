@@ -141,6 +141,8 @@ CATEGORIES = (SPATIAL, TEMPORAL_FFT, TEMPORAL, PREDICTION, PHASE, GATHER, SHIFT,
 DASKMAG_RULES = {
     ("phase", "phase_increments"): PHASE,
     ("phase", "_modulate"): PHASE,
+    ("phase", "rotate"): PHASE,
+    ("pyramid", "_checkerboard"): SHIFT,
     ("phase", "magnify_luma_spectrum"): OTHER,
     ("phase", "magnify_block"): OTHER,
     ("temporal", "filter_increments"): TEMPORAL,
@@ -154,9 +156,9 @@ DASKMAG_RULES = {
     ("pyramid", "centred_spectrum"): SPATIAL,  # its own time: the float32 cast
     ("pyramid", "real_image"): SPATIAL,        # its own time: taking .real
     ("pyramid", "pyramid_filters"): FILTERS,
-    ("color", "luma"): COLOUR,
-    ("color", "add_luma"): COLOUR,
-    ("color", "to_uint8"): COLOUR,
+    ("colourspace", "luma"): COLOUR,
+    ("colourspace", "add_luma"): COLOUR,
+    ("colourspace", "to_uint8"): COLOUR,
 }
 SPATIAL_FFT_NAMES = {"fft2", "ifft2", "fftn", "ifftn", "c2cn", "c2c", "_raw_fftnd", "_raw_fft"}
 TEMPORAL_FFT_NAMES = {"rfft", "irfft", "r2c", "c2r", "r2cn", "c2rn"}

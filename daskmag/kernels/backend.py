@@ -13,6 +13,8 @@ import threading
 import types
 import weakref
 
+import numpy as _numpy
+
 
 def cupy_or_none() -> types.ModuleType | None:
     """Return the ``cupy`` module if it imports and a CUDA device is usable."""
@@ -30,17 +32,27 @@ def cupy_or_none() -> types.ModuleType | None:
 
 def array_module(array) -> types.ModuleType:
     """Return ``numpy`` or ``cupy``, whichever owns ``array``."""
-    module = type(array).__module__.split(".")[0]
-    if module == "cupy":
+    module = type(array).__module__
+    if module.startswith("cupy"):
         return importlib.import_module("cupy")
-    return importlib.import_module("numpy")
+    return _numpy
 
 
 def fft_module(array) -> types.ModuleType:
     """Return the FFT namespace matching ``array`` (``scipy.fft`` or ``cupyx.scipy.fft``)."""
     if array_module(array).__name__ == "cupy":
         return importlib.import_module("cupyx.scipy.fft")
-    return importlib.import_module("scipy.fft")
+    return _scipy_fft()
+
+
+def _scipy_fft():
+    global _SCIPY_FFT
+    if _SCIPY_FFT is None:
+        _SCIPY_FFT = importlib.import_module("scipy.fft")
+    return _SCIPY_FFT
+
+
+_SCIPY_FFT = None
 
 
 def ndimage_module(array) -> types.ModuleType:

@@ -35,21 +35,32 @@ BATCH_BYTES = 64 * 2**20
 KEEP_BYTES = 512 * 2**20
 
 
-def phase_increments(coefficients):
+def phase_increments(coefficients, out=None):
     """Frame-to-frame phase change of complex coefficients along axis 0.
 
     Parameters
     ----------
-    coefficients : complex array (T, ...)
+    coefficients : complex64 array (T, ...)
+    out : float32 array (T - 1, ...), optional
+        Where to write the result.
 
     Returns
     -------
     float32 array (T - 1, ...)
         ``angle(c[t + 1] * conj(c[t]))``, in (-pi, pi].
+
+    Notes
+    -----
+    One complex product in place, then ``arctan2`` of its parts straight into
+    ``out``: the same values as ``np.angle`` of the product, without its
+    temporaries and casts.
     """
     xp = array_module(coefficients)
-    product = coefficients[1:] * xp.conj(coefficients[:-1])
-    return xp.angle(product).astype(xp.float32, copy=False)
+    product = xp.conj(coefficients[:-1])
+    product *= coefficients[1:]
+    if out is None:
+        out = xp.empty(product.shape, dtype=xp.float32)
+    return xp.arctan2(product.imag, product.real, out=out)
 
 
 def _batch_frames(height: int, width: int) -> int:
@@ -102,12 +113,13 @@ def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None,
         t1 = min(t0 + batch, n_frames)
         spectrum = centred_spectrum(luma(rgb[t0:t1]))
         for j, band in enumerate(bands):
-            coefficients = analyse(spectrum, band)
+            inside = kept is not None and keep[0] <= t0 and t1 <= keep[1]
+            coefficients = analyse(spectrum, band, out=kept[j][t0 - keep[0] : t1 - keep[0]] if inside else None)
             if previous[j] is not None:  # the step from the previous batch's last frame
                 increments[j][t0 - 1] = phase_increments(xp.stack([previous[j], coefficients[0]]))[0]
-            increments[j][t0 : t1 - 1] = phase_increments(coefficients)
+            phase_increments(coefficients, out=increments[j][t0 : t1 - 1])
             previous[j] = coefficients[-1]
-            if kept is not None:
+            if kept is not None and not inside:
                 lo, hi = max(t0, keep[0]), min(t1, keep[1])
                 if lo < hi:
                     kept[j][lo - keep[0] : hi - keep[0]] = coefficients[lo - t0 : hi - t0]
@@ -190,9 +202,10 @@ def rotate(coefficients, phase_shift):
     xp = array_module(coefficients)
     shift = phase_shift.astype(xp.float32, copy=False)
     rotation = xp.empty(shift.shape, dtype=xp.complex64)
-    rotation.real = xp.cos(shift)
-    rotation.real -= 1
-    rotation.imag = xp.sin(shift)
+    real, imag = rotation.real, rotation.imag  # written in place, no temporaries
+    xp.cos(shift, out=real)
+    real -= 1
+    xp.sin(shift, out=imag)
     rotation *= coefficients
     return rotation
 
@@ -233,7 +246,7 @@ def apply_phase_shifts(rgb, phase_shifts, spec: PyramidSpec, kept=None, sigma: f
                 band_sigma = (sigma * band.shape[0] / height, sigma * band.shape[1] / width)
                 shift = smooth_phase(shift, coefficients, band_sigma)
             synthesise_into(change, rotate(coefficients, shift), band)
-        out[t0:t1] = add_luma(rgb[t0:t1], real_image(change))
+        out[t0:t1] = add_luma(rgb[t0:t1], real_image(change, overwrite=True))
     return out
 
 

@@ -360,24 +360,62 @@ def _on_device(weights, like):
     return xp.asarray(weights)
 
 
+@functools.lru_cache(maxsize=16)
+def _checkerboard(shape: tuple[int, int]):
+    """``(-1)**(m * even_h + n * even_w)`` (float32) and the axes it does not cover.
+
+    On an even axis of length ``n``, ``fftshift`` (a roll by ``n / 2``) of a
+    spectrum is the spectrum of the signal times ``(-1)**m``; multiplying the
+    real frame by this sign costs a fraction of rolling its complex spectrum.
+    Odd axes are rolled as before.
+    """
+    height, width = shape
+    signs = np.ones(shape, dtype=np.float32)
+    if height % 2 == 0:
+        signs[1::2] *= -1
+    if width % 2 == 0:
+        signs[:, 1::2] *= -1
+    odd = tuple(axis for axis, n in ((-2, height), (-1, width)) if n % 2)
+    return signs, odd
+
+
 def centred_spectrum(image):
     """``fftshift(fft2(image))`` over the last two axes, complex64."""
     xp, fft = array_module(image), fft_module(image)
-    spectrum = fft.fft2(image.astype(xp.float32, copy=False))
-    return fft.fftshift(spectrum, axes=(-2, -1))
+    signs, odd = _checkerboard(tuple(image.shape[-2:]))
+    image = xp.multiply(image, _on_device(signs, image), dtype=xp.float32)
+    spectrum = fft.fft2(image, overwrite_x=True)
+    return fft.fftshift(spectrum, axes=odd) if odd else spectrum
 
 
-def real_image(centred):
-    """Real part of the inverse of :func:`centred_spectrum`."""
-    fft = fft_module(centred)
-    return fft.ifft2(fft.ifftshift(centred, axes=(-2, -1)), overwrite_x=True).real
+def real_image(centred, overwrite: bool = False):
+    """Real part of the inverse of :func:`centred_spectrum` (float32).
+
+    ``overwrite``: ``centred`` may be used as scratch space.
+    """
+    xp, fft = array_module(centred), fft_module(centred)
+    signs, odd = _checkerboard(tuple(centred.shape[-2:]))
+    if odd:
+        centred, overwrite = fft.ifftshift(centred, axes=odd), True
+    image = fft.ifft2(centred, overwrite_x=overwrite).real
+    return xp.multiply(image, _on_device(signs, image), dtype=xp.float32)
 
 
-def analyse(spectrum, band: BandFilter):
-    """Complex coefficients (..., h_b, w_b) of one band from a centred spectrum (..., H, W)."""
-    fft = fft_module(spectrum)
-    box = spectrum[..., band.rows, band.cols] * _on_device(band.weights, spectrum)
-    return fft.ifft2(box, overwrite_x=True)
+def analyse(spectrum, band: BandFilter, out=None):
+    """Complex coefficients (..., h_b, w_b) of one band from a centred spectrum (..., H, W).
+
+    ``out``: a C-contiguous complex64 array to compute them in (saves a copy
+    where the caller keeps them).
+    """
+    xp, fft = array_module(spectrum), fft_module(spectrum)
+    if out is None:
+        box = spectrum[..., band.rows, band.cols] * _on_device(band.weights, spectrum)
+        return fft.ifft2(box, overwrite_x=True)
+    xp.multiply(spectrum[..., band.rows, band.cols], _on_device(band.weights, spectrum), out=out)
+    result = fft.ifft2(out, overwrite_x=True)
+    if result is not out:  # a backend that does not transform in place
+        out[...] = result
+    return out
 
 
 def synthesise_into(out, coefficients, band: BandFilter, weight: float = 0.5):

@@ -1,0 +1,80 @@
+"""The faster formulations of kernel steps equal the plain ones they replace."""
+
+import numpy as np
+import pytest
+import scipy.fft
+
+from daskmag.kernels.phase import phase_increments
+from daskmag.kernels.pyramid import centred_spectrum, real_image
+from daskmag.kernels.temporal import _burg, extend_by_prediction
+
+
+def _coefficients(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+
+
+def test_phase_increments_from_planes_equal_the_angle_of_the_product():
+    c = _coefficients((7, 12, 10))
+    expected = np.angle(c[1:] * np.conj(c[:-1]))
+    got = phase_increments(c)
+    assert got.dtype == np.float32 and got.shape == (6, 12, 10)
+    # the same wrapped angle, to float32 rounding (also where it is near +-pi)
+    error = np.angle(np.exp(1j * (got.astype(np.float64) - expected)))
+    assert np.abs(error).max() < 2e-6
+    assert np.all(np.abs(got) <= np.float32(np.pi))
+    out = np.full((6, 12, 10), np.nan, dtype=np.float32)
+    assert phase_increments(c, out=out) is out
+    np.testing.assert_array_equal(out, got)
+    # a non-contiguous or complex128 input takes the plain path
+    strided = phase_increments(c[:, ::2])
+    np.testing.assert_allclose(strided, got[:, ::2], atol=2e-6)
+    np.testing.assert_allclose(phase_increments(c.astype(np.complex128)), got, atol=2e-6)
+
+
+@pytest.mark.parametrize("shape", [(16, 24), (15, 24), (16, 21), (15, 21)])
+def test_centred_spectrum_and_real_image_match_the_shifted_fft(shape):
+    rng = np.random.default_rng(1)
+    image = rng.standard_normal((2,) + shape).astype(np.float32)
+    expected = scipy.fft.fftshift(scipy.fft.fft2(image), axes=(-2, -1))
+    spectrum = centred_spectrum(image)
+    assert spectrum.dtype == np.complex64
+    np.testing.assert_allclose(spectrum, expected, atol=2e-4 * np.abs(expected).max())
+    kept = spectrum.copy()
+    back = real_image(spectrum)
+    np.testing.assert_array_equal(spectrum, kept)  # the input is left alone unless overwrite
+    assert back.dtype == np.float32
+    np.testing.assert_allclose(back, image, atol=1e-5)
+    np.testing.assert_allclose(real_image(spectrum, overwrite=True), image, atol=1e-5)
+
+
+def _plain_forecast(series, steps, order, window):
+    """The model's forecast written out step by step (as before the one-dot-product loop)."""
+    window = series[-window:].astype(np.float32)
+    mean = window.mean(axis=0)
+    centred = window - mean
+    a = _burg(centred, order)
+    history = [centred[-1 - j] for j in range(order)]
+    out = np.empty((steps,) + series.shape[1:], dtype=series.dtype)
+    for step in range(steps):
+        value = -a[0] * history[0]
+        for j in range(1, order):
+            value -= a[j] * history[j]
+        out[step] = value + mean
+        history = [value] + history[:-1]
+    return out
+
+
+def test_prediction_equals_the_step_by_step_forecast():
+    rng = np.random.default_rng(2)
+    t = np.arange(131)[:, None, None]
+    phases = rng.uniform(0, 6, (1, 5, 4))
+    truth = 0.3 * np.sin(2 * np.pi * 0.07 * t + phases)
+    series = (truth[:120] + 0.01 * rng.standard_normal((120, 5, 4))).astype(np.float32)
+    extended = extend_by_prediction(series, 9, 11, window=64)
+    assert extended.shape == (140, 5, 4)
+    np.testing.assert_array_equal(extended[9:-11], series)
+    np.testing.assert_array_equal(extended[-11:], _plain_forecast(series, 11, 8, 64))
+    np.testing.assert_array_equal(extended[:9], _plain_forecast(series[::-1], 9, 8, 64)[::-1])
+    # and it continues the vibration as filmed
+    assert np.abs(extended[-11:] - truth[120:]).max() < 0.1  # amplitude 0.3, noise 0.01
