@@ -451,7 +451,7 @@ def run_batch(jobs, outdir, *, client, progress: bool = True, window: int | None
     threads = worker_threads(client)
     owners = {}  # PreparedOutput -> Record
     remaining = {}
-    bar = progress_bar(sum(r.frames or 0 for r, _, _ in checked), progress)
+    bar = progress_bar(sum(r.frames or 0 for r, *_ in checked), progress)
 
     def fail(record, exc, prepared=None):
         if record.status in ("pending", "running"):  # counted in the bar: it will not be written
