@@ -96,8 +96,8 @@ def remote():
             process.terminate()
         for process in workers + [scheduler]:
             try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # a loaded machine: don't leave it behind
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # slow to stop (a worker mid-task): don't leave it behind
                 process.kill()
                 process.wait(timeout=30)
 
