@@ -340,6 +340,9 @@ def output_rates(job: Job, reader, info, plan, output):
         else info.playback_rate
     recording = Fraction(plan.band.fps).limit_denominator(1_000_000)
     attrs = {"bits": info.bits, "recording_fps": f"{recording.numerator}/{recording.denominator}"}
+    if info.sample_aspect_ratio is not None and not job.write.side_by_side:
+        sar = Fraction(info.sample_aspect_ratio)
+        attrs["sample_aspect_ratio"] = f"{sar.numerator}/{sar.denominator}"
     if info.dtype != "uint8" and not keeps_depth(output):
         attrs["bits"] = bits = view_bits(reader, info)
         warn(f"{output.suffix} is 8-bit H.264 for viewing: {bits}-bit samples (0..{2**bits - 1}) are scaled "

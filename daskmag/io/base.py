@@ -333,5 +333,5 @@ def warn_input(info: VideoInfo):
         warn(f"{info.path} has {info.bits}-bit samples ({info.pixel_format}); they are processed at 8 bits")
     if info.sample_aspect_ratio is not None:
         sar = info.sample_aspect_ratio
-        warn(f"{info.path} has non-square pixels ({sar.numerator}:{sar.denominator}); the output's pixels are "
-             f"square, so it looks stretched")
+        warn(f"{info.path} has non-square pixels ({sar.numerator}:{sar.denominator}); .mp4/.mov outputs carry "
+             f"that aspect ratio, .mkv/.avi (FFV1), .zarr, TIFF and side-by-side outputs have square pixels")

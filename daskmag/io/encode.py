@@ -104,10 +104,13 @@ class VideoWriter:
         The frames' samples: uint8 or uint16, 1 (mono) or 3 (RGB).
     bits : int, optional
         Significant bits of 16-bit frames, for H.264's 8-bit view (default 16).
+    sample_aspect_ratio : str or Fraction, optional
+        The pixels' aspect ratio (``"4/3"``), written to the stream so that
+        a player shows the picture as the input's; default square.
     """
 
     def __init__(self, path, fps, height: int, width: int, crf: int = 17, codec_of: str | None = None,
-                 dtype: str = "uint8", channels: int = 3, bits: int | None = None):
+                 dtype: str = "uint8", channels: int = 3, bits: int | None = None, sample_aspect_ratio=None):
         import av
         from av.video.reformatter import VideoReformatter
 
@@ -147,6 +150,8 @@ class VideoWriter:
             context.color_range = 1  # limited ("MPEG")
             self.colour = {"dst_colorspace": "ITU709", "dst_color_range": "MPEG"}
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
+        if sample_aspect_ratio:  # "num/den": the input's pixel shape, so a player shows the same picture
+            self.stream.codec_context.sample_aspect_ratio = Fraction(sample_aspect_ratio)
         self.stream.codec_context.thread_count = CODEC_THREADS
         self.time_base = 1 / rate
         self.frames_written = 0
@@ -198,10 +203,10 @@ def write_array(frames, path, fps, crf: int = 17, codec_of: str | None = None, b
 
 
 def _write_frames(frames, path, fps, height: int, width: int, crf: int, codec_of: str | None,
-                  dtype: str = "uint8", channels: int = 3, bits: int | None = None) -> int:
+                  dtype: str = "uint8", channels: int = 3, bits: int | None = None, sar=None) -> int:
     """Encode an iterable of (H, W, C) frames; the file appears only when complete."""
     writer = VideoWriter(path, fps, height, width, crf=crf, codec_of=codec_of, dtype=dtype, channels=channels,
-                         bits=bits)
+                         bits=bits, sample_aspect_ratio=sar)
     try:
         for frame in frames:
             writer.write(frame[None])
@@ -278,12 +283,12 @@ def join_parts(parts, path: Path, fps):
     return frame
 
 
-def _encode_part(tiles, part: str, fps, crf: int, suffix: str, bits: int | None = None) -> int:
+def _encode_part(tiles, part: str, fps, crf: int, suffix: str, bits: int | None = None, sar=None) -> int:
     height = sum(row[0].shape[1] for row in tiles)
     width = sum(tile.shape[2] for tile in tiles[0])
     first = tiles[0][0]
     return _write_frames(_assemble(tiles), Path(part), fps, height, width, crf, suffix, str(first.dtype),
-                         first.shape[3], bits)
+                         first.shape[3], bits, sar)
 
 
 
@@ -298,8 +303,9 @@ class EncodedWriter(Writer):
         # spatial tiles go to the encoder as they are: no whole-frame block
         tiles = frames.to_delayed()[..., 0]
         bits = (attrs or {}).get("bits")  # 16-bit frames' significant bits, for an 8-bit view
+        sar = (attrs or {}).get("sample_aspect_ratio")  # non-square pixels are carried to the output
         return {i: dask.delayed(_encode_part)(tiles[i].tolist(), str(parts.folder / self.part_name.format(i)),
-                                              fps, crf, path.suffix, bits)
+                                              fps, crf, path.suffix, bits, sar)
                 for i in todo}
 
     def finish(self, path: Path, parts, n_blocks: int, fps):

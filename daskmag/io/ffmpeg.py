@@ -270,7 +270,9 @@ def _probe(path, stream: int | None = None, timing: str = "keep", fps=None):
                      kind == "variable", stored if stored != n_frames else None, dtype=dtype, channels=channels,
                      bits=first["bits"], timing=kind, timing_note=note, timing_rule=timing, stream=number,
                      streams=described, rotation=rotation,
-                     sample_aspect_ratio=(Fraction(sar) if sar and Fraction(sar) != 1 else None),
+                     # frames are turned upright: a quarter turn turns the pixels' shape too
+                     sample_aspect_ratio=(None if not sar or Fraction(sar) in (0, 1) else
+                                          1 / Fraction(sar) if rotation in (90, 270) else Fraction(sar)),
                      pixel_format=first["format"], significant_bits=first["significant"])
     return info, table, time_base, (first["width"], first["height"])
 

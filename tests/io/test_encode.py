@@ -104,3 +104,32 @@ def test_h264_output_states_its_colours_and_full_range_input_stays_full_range(tm
         for packet in stream.encode():
             container.mux(packet)
     assert np.abs(read_frames(full, 0, 4).astype(int) - image).max() <= 6
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+def test_non_square_pixels_are_carried_to_the_output(tmp_path, suffix, client):
+    """A camera's anamorphic pixels (4:3) reach the H.264 output's stream, so a player shows the same picture."""
+    import av
+
+    from daskmag import magnify_file
+
+    source = tmp_path / "anamorphic.mp4"
+    frames = _moving(40)
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=30, options={"qp": "0"})
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv444p"
+        stream.codec_context.sample_aspect_ratio = Fraction(4, 3)
+        for k, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv444p")
+            frame.pts = k
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    assert probe(source).sample_aspect_ratio == Fraction(4, 3)
+    out = tmp_path / f"out{suffix}"
+    magnify_file(source, out, alpha=0, low=2, high=4, client=client, progress=False)
+    info = probe(out)
+    assert info.sample_aspect_ratio == Fraction(4, 3)
+    assert (info.n_frames, info.width, info.height) == (40, frames.shape[2], frames.shape[1])
+    assert numbers(read_frames(out, 0, 40)) == list(range(40))
