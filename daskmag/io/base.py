@@ -253,17 +253,26 @@ class Reader:
     def __dask_tokenize__(self):
         return self.token()
 
+    def part(self, start: int, stop: int) -> Reader:
+        """The reader a task that reads frames ``[start, stop)`` carries: this one by default.
+
+        A reader holding a large index (a file list, a packet table) returns a
+        copy with only that task's share of it, so the graph stays small
+        whatever the footage's length.
+        """
+        return self
+
     def frames(self, info: VideoInfo, first: int, stop: int, chunk_frames: int | None = None) -> da.Array:
         """Frames ``[first, stop)`` as a lazy Dask array, one :meth:`read` task per chunk."""
         chunk_frames = chunk_frames or default_chunk_frames(info.height, info.width, info.channels,
                                                             np.dtype(info.dtype).itemsize)
-        token = self.token()
+        # the source's identity enters every key (a short digest: a long file list stays here),
+        # so a changed input is never mistaken for the one an interrupted run was working on
+        token = dask.base.tokenize(self.token())
         blocks = []
         for begin in range(first, stop, chunk_frames):
             end = min(begin + chunk_frames, stop)
-            # the token enters the key: a changed input is never mistaken for
-            # the one an interrupted run was working on
-            block = dask.delayed(_read, pure=True)(self, begin, end, token)
+            block = dask.delayed(_read, pure=True)(self.part(begin, end), begin, end, token)
             blocks.append(da.from_delayed(block, (end - begin,) + info.shape[1:], dtype=np.dtype(info.dtype)))
         return da.concatenate(blocks, axis=0)
 

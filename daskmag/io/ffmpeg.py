@@ -25,9 +25,10 @@ frames come out as a player shows them; data that uses only the low bits of
 
 from __future__ import annotations
 
+import copy
 import math
-from collections import deque
 import re
+from collections import deque
 from fractions import Fraction
 from pathlib import Path
 
@@ -873,6 +874,7 @@ class FFmpegReader(Reader):
         # a file changed after it was opened is an error, not other frames
         self.stamp = file_stamp(self.path) if self.path.exists() else None
         self._plan = None
+        self._task = None  # (start, stop, spec) of the one range a task's copy reads (see part)
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -896,33 +898,17 @@ class FFmpegReader(Reader):
             self.probe()
         return self._plan.task(start, stop)
 
+    def part(self, start: int, stop: int) -> FFmpegReader:
+        """This reader with only the probe's plan for frames ``[start, stop)`` (small, whatever the file's length)."""
+        part = copy.copy(self)
+        part._plan, part._task = None, (start, stop, self._spec(start, stop))
+        return part
+
     def read(self, start: int, stop: int, spec: dict | None = None) -> np.ndarray:
-        return read_frames(self.path, start, stop, self.stamp, self.on_corrupt,
-                           spec=spec if spec is not None else self._spec(start, stop))
-
-    def frames(self, info: VideoInfo, first: int, stop: int, chunk_frames: int | None = None):
-        """As :meth:`Reader.frames`; each task carries only its own part of the probe's plan."""
-        import dask
-        import dask.array as da
-
-        from .base import default_chunk_frames
-
-        if self._plan is None:
-            self.probe()
-        chunk_frames = chunk_frames or default_chunk_frames(info.height, info.width, info.channels,
-                                                            np.dtype(info.dtype).itemsize)
-        token = self.token()
-        blocks = []
-        for begin in range(first, stop, chunk_frames):
-            end = min(begin + chunk_frames, stop)
-            spec = self._plan.task(begin, end)
-            block = dask.delayed(_read_spec, pure=True)(self, begin, end, spec, token)
-            blocks.append(da.from_delayed(block, (end - begin,) + info.shape[1:], dtype=np.dtype(info.dtype)))
-        return da.concatenate(blocks, axis=0)
-
-
-def _read_spec(reader: FFmpegReader, start: int, stop: int, spec: dict, token) -> np.ndarray:
-    return reader.read(start, stop, spec)
+        if spec is None:
+            task = self._task
+            spec = task[2] if task is not None and task[:2] == (start, stop) else self._spec(start, stop)
+        return read_frames(self.path, start, stop, self.stamp, self.on_corrupt, spec=spec)
 
 
 register_reader(FFmpegReader, first=False)

@@ -266,26 +266,13 @@ class ImageSequenceReader(Reader):
             out[i] = image
         return out
 
-    def frames(self, info: VideoInfo, first: int, stop: int, chunk_frames: int | None = None):
-        """As :meth:`Reader.frames`, but each task carries only its own files (not the whole list)."""
-        import dask
-        import dask.array as da
-
-        from .base import _read, default_chunk_frames
-
-        chunk_frames = chunk_frames or default_chunk_frames(info.height, info.width, info.channels,
-                                                            np.dtype(info.dtype).itemsize)
-        token = dask.base.tokenize(self.token())  # a short digest: the whole list stays here
-        blocks = []
-        for begin in range(first, stop, chunk_frames):
-            end = min(begin + chunk_frames, stop)
-            part = copy.copy(self)
-            if not self.stack:
-                part.files, part.offset = self.files[begin:end], begin
-            part._token = None
-            block = dask.delayed(_read, pure=True)(part, begin, end, token)
-            blocks.append(da.from_delayed(block, (end - begin,) + info.shape[1:], dtype=np.dtype(info.dtype)))
-        return da.concatenate(blocks, axis=0)
+    def part(self, start: int, stop: int) -> ImageSequenceReader:
+        """This reader with only the files of frames ``[start, stop)`` (not the whole list)."""
+        part = copy.copy(self)
+        if not self.stack:
+            part.files, part.offset = self.files[start:stop], start
+        part._token = None
+        return part
 
     def _read_one(self, file: Path, channels: int | None = None, dtype: str | None = None) -> np.ndarray:
         if self.format == "tiff":
