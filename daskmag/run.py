@@ -77,16 +77,12 @@ class Job:
         }
 
 
-def _progress_bar(total: int, show: bool):
+def progress_bar(total: int, show: bool = True):
+    """A tqdm bar of frames on stderr (hidden when stderr is not a terminal or ``show`` is false)."""
     from tqdm import tqdm
 
     show = show and sys.stderr.isatty()
     return tqdm(total=total, unit="frame", disable=not show, file=sys.stderr, dynamic_ncols=True)
-
-
-def progress_bar(total: int, show: bool = True):
-    """A tqdm bar of frames on stderr (hidden when stderr is not a terminal or ``show`` is false)."""
-    return _progress_bar(total, show)
 
 
 def say_resuming(done: int, total: int):
@@ -370,7 +366,7 @@ def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None
         frames = job_frames(job, reader, info, worker_threads(client), client=client)
         from .gpu import kernel_placement
 
-        with _progress_bar(frames.shape[0], progress) as bar, kernel_placement(frames):
+        with progress_bar(frames.shape[0], progress) as bar, kernel_placement(frames):
             write_video(frames, output, playback, crf=job.write.crf, overwrite=job.write.overwrite,
                         client=client, progress=bar.update, restart=job.write.restart, on_resume=say_resuming,
                         settings=job.to_dict(), attrs=attrs)

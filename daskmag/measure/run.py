@@ -237,11 +237,11 @@ def measure_file(source, output, *, fps: float | None = None, rois=(), grid=None
         import matplotlib  # noqa: F401  (fail before the work, not after)
 
     def run(client):
-        from ..run import progress_bar as _progress_bar
+        from ..run import progress_bar
 
         video = open_video(source, start=first, end=stop)
         began = time.perf_counter()
-        with _progress_bar(stop - first, progress) as bar:
+        with progress_bar(stop - first, progress) as bar:
             result = measure_video(video, rate, regions, pyramid=spec, segment=segment, client=client,
                                    time_chunk=time_chunk, min_blocks=worker_threads(client),
                                    progress=bar.update)
