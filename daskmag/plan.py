@@ -204,6 +204,108 @@ def plan_motion(n_frames: int, height: int, width: int, temporal: TemporalFilter
     return BlockPlan(chunks, before, after, rows, cols, margin, spec)
 
 
+#: Working memory of one stage-2 group of a staged plan (:func:`plan_staged`):
+#: the phase increments of its frames and halos, over every coefficient.
+GROUP_BYTES = 3 * 2**30
+#: Most bytes of one stage-1 task's results (increments, and coefficients when kept).
+STAGE1_BYTES = 256 * 2**20
+#: Keep the coefficients between stages 1 and 3 when a group's fit in this many bytes.
+STAGED_KEEP_BYTES = 1 * 2**30
+#: Most bytes of increments one stage-2 task filters (a strip of the coefficients).
+STRIP_TASK_BYTES = 128 * 2**20
+
+
+@dataclass(frozen=True)
+class StagedPlan:
+    """How the staged motion graph (each frame analysed once) cuts a clip.
+
+    Stage 1 (analysis) and stage 3 (synthesis) work on time chunks of whole
+    frames; stage 2, the temporal filter, on groups of consecutive chunks
+    (long enough that the filter's halos add little), cut into strips of
+    the bands (:func:`daskmag.kernels.phase.band_strips`) of at most
+    :data:`STRIP_TASK_BYTES` over the group and its halos.
+
+    Attributes
+    ----------
+    time_chunks : tuple of int
+        Frames of each chunk (stages 1 and 3; also the output blocks).
+    groups : tuple of int
+        Chunks in each stage-2 group, in order.
+    halo_before, halo_after : int
+    coefficients : int
+        N, the pyramid's coefficients per frame.
+    window : int
+        Frames of the longest group with its halos.
+    dtype : str
+        Storage of the increments and shifts, ``"float32"`` or ``"float16"``.
+    keep : bool
+        Stage 1 hands its coefficients to stage 3 instead of stage 3
+        recomputing them.
+    min_strips : int
+        Strips to cut stage 2 into at least, so that a short clip keeps every
+        worker busy.
+    """
+
+    time_chunks: tuple[int, ...]
+    groups: tuple[int, ...]
+    halo_before: int
+    halo_after: int
+    coefficients: int
+    window: int
+    dtype: str
+    keep: bool
+    min_strips: int = 1
+
+
+def plan_staged(n_frames: int, height: int, width: int, blocks: BlockPlan, *, min_blocks: int = 1,
+                time_chunk: int | None = None, group_bytes: int = GROUP_BYTES) -> StagedPlan | None:
+    """The staged plan for whole frames, or None where its memory would not stay bounded.
+
+    A group holds ``HALOS_PER_BLOCK`` halos' worth of frames where
+    ``group_bytes`` allows (float32 increments, else float16), and at least
+    one halo, else the clip is left to the fused kernel's tiles (None): the
+    filter's cost then grows with ``(group + halos) / group``, but each
+    frame is still analysed once, where the fused kernel analyses the halo
+    frames again for each block and a tile's margins again for each tile.
+    Chunks hold at most :data:`STAGE1_BYTES` of stage-1 results and split a
+    short clip into at least ``min_blocks``.
+    """
+    from .kernels.phase import coefficient_count
+
+    before, after = blocks.halo_before, blocks.halo_after
+    halos = before + after
+    least = min(max(before, after, 8), n_frames)
+    # every pyramid kind has at least 3 coefficients per pixel: frames too
+    # large are turned away before building their filters
+    if group_bytes // (3 * height * width * 2) - halos < least:
+        return None
+    total = coefficient_count((height, width), blocks.pyramid)
+    wanted = min(max(HALOS_PER_BLOCK * max(before, after), MIN_BLOCK_FRAMES), n_frames)
+    for dtype, size in (("float32", 4), ("float16", 2)):
+        group = min(wanted, group_bytes // (total * size) - halos)
+        if group >= wanted:
+            break
+    if group < least:
+        return None
+    keep = group * total * 8 <= STAGED_KEEP_BYTES
+    per_frame = total * (size + (8 if keep else 0))
+    chunk = time_chunk or max(8, min(group, STAGE1_BYTES // per_frame))
+    chunk = max(1, min(chunk, math.ceil(n_frames / max(1, min_blocks))))
+    time_chunks = [chunk] * (n_frames // chunk)
+    remainder = n_frames % chunk
+    if remainder and time_chunks and remainder < chunk // 2:
+        time_chunks[-1] += remainder  # a sliver joins the chunk before it
+    elif remainder:
+        time_chunks.append(remainder)
+    per_group = max(1, round(group / chunk))
+    groups = [per_group] * (len(time_chunks) // per_group)
+    if len(time_chunks) % per_group:
+        groups.append(len(time_chunks) % per_group)
+    window = max(sum(time_chunks[i : i + per_group]) for i in range(0, len(time_chunks), per_group)) + halos
+    return StagedPlan(tuple(time_chunks), tuple(groups), before, after, total, window, dtype, keep,
+                      max(1, math.ceil(min_blocks / len(groups))))
+
+
 def plan_colour(n_frames: int, height: int, width: int, temporal: TemporalFilter, level: int, *,
                 time_chunk: int | None = None, min_blocks: int = 1, block_bytes: int = BLOCK_BYTES) -> BlockPlan:
     """The block plan of colour magnification (:func:`daskmag.graph.colour.magnify_colour`).

@@ -260,7 +260,6 @@ def job_frames(job: Job, reader, info, threads: int = 1, client=None):
             return magnify_colour(video, low=band.low, high=band.high, fps=band.fps, settings=settings,
                                   time_chunk=execution.time_chunk, min_blocks=threads, device=device)
         from .graph.motion import magnify_motion
-        from .plan import auto_tile
 
         if settings.decimate:
             from .graph.highrate import decimation_factor, magnify_motion_decimated
@@ -273,7 +272,7 @@ def job_frames(job: Job, reader, info, threads: int = 1, client=None):
 
         return magnify_motion(video, low=band.low, high=band.high, fps=band.fps, settings=settings,
                               time_chunk=execution.time_chunk, min_blocks=threads,
-                              tile=auto_tile(video.shape[1], video.shape[2], execution.tile), device=device)
+                              tile=execution.tile, device=device)
 
     video = scale_video(reader.frames(info, plan_here.first, plan_here.stop), job.selection.scale)
     frames = magnify(video) if plan_here.roi is None else in_region(video, plan_here.roi, magnify)

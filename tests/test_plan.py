@@ -87,3 +87,35 @@ def test_blocks_fit_the_memory_budget():
     assert chunks[0] >= 27
     short = plan_time_chunks(300, 432 * 192, 55, min_blocks=2)
     assert short == (150, 150)
+
+
+def test_staged_plan_covers_every_frame_once_with_memory_bounded_by_the_group():
+    from daskmag.kernels.phase import coefficient_count
+    from daskmag.plan import GROUP_BYTES, STAGE1_BYTES, plan_motion, plan_staged
+
+    temporal = make_filter("fir", 72, 92, 600)
+    halo = temporal.halo_before
+    plans = {}
+    for n in (300, 3000, 30000):
+        blocks = plan_motion(n, 192, 432, temporal)
+        staged = plan_staged(n, 192, 432, blocks, min_blocks=2)
+        assert sum(staged.time_chunks) == n and sum(staged.groups) == len(staged.time_chunks)
+        assert staged.window <= max(HALOS_PER_BLOCK * halo, 64) + 2 * halo
+        per_frame = staged.coefficients * (np.dtype(staged.dtype).itemsize + 8 * staged.keep)
+        assert max(staged.time_chunks) * per_frame <= 1.5 * STAGE1_BYTES  # a last sliver may join a chunk
+        assert staged.window * staged.coefficients * np.dtype(staged.dtype).itemsize <= GROUP_BYTES
+        plans[n] = staged
+    assert len(plans[300].time_chunks) >= 2  # a short clip still keeps two workers busy
+    assert plans[3000].time_chunks[0] == plans[30000].time_chunks[0]  # memory does not grow with length
+    assert plans[3000].window == plans[30000].window
+    assert coefficient_count((192, 432), PyramidSpec()) == plans[300].coefficients
+
+
+def test_staged_plan_gives_way_to_tiles_where_a_group_would_not_fit():
+    from daskmag.plan import plan_motion, plan_staged
+
+    temporal = make_filter("fir", 72, 92, 600)
+    for height, width in ((1080, 1920), (720, 1280)):
+        staged = plan_staged(600, height, width, plan_motion(600, height, width, temporal), min_blocks=2)
+        assert staged is not None and staged.dtype == "float16" and not staged.keep
+    assert plan_staged(600, 2160, 3840, plan_motion(600, 2160, 3840, temporal)) is None

@@ -29,7 +29,7 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
                    tile_margin: int = TILE_MARGIN, filter: str = "fir", order: int = 2,
                    causal: bool = False, sigma: float = 0.0, attenuate_other: bool = False,
                    settings: MotionSettings | None = None, device: str = "cpu",
-                   resources: dict | None = None) -> da.Array:
+                   resources: dict | None = None, staged: bool | None = None) -> da.Array:
     """Phase-based motion magnification, lazily.
 
     Parameters
@@ -56,7 +56,7 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
         Split short videos into at least this many blocks (for parallelism).
     tile : int, optional
         Process frames larger than ``tile`` pixels (either side) in square
-        spatial tiles of this size, each with a ``tile_margin`` pixel halo
+        spatial tiles of this size (0: whole frames; default: see ``staged``), each with a ``tile_margin`` pixel halo
         taken periodically across the frame's edges as the whole-frame FFT
         does, so 4K and 8K footage runs in bounded worker memory.  The
         pyramid has as many levels as a tile with its margins allows (at most
@@ -91,6 +91,16 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
         Dask resources each kernel task needs (default ``{"GPU": 1}`` with
         ``device="cuda"``, none on the CPU): the kernel layer is annotated
         with them (:func:`daskmag.gpu.kernel_annotation`).
+    staged : bool, optional
+        Analyse each frame once, in three stages of tasks (analysis, the
+        temporal filter in strips, synthesis; :func:`staged_plan`), instead
+        of one fused task per block that also analyses its neighbours' halo
+        frames.  Default: staged where it applies (whole frames on the CPU,
+        a time-domain filter, more than one block, and a group of frames
+        that fits :data:`daskmag.plan.GROUP_BYTES`), else fused, in tiles
+        for frames over :data:`daskmag.plan.AUTO_TILE_PIXELS` pixels unless
+        ``tile`` says otherwise.  ``False``: always fused.  The two agree
+        within one grey level (tested).
 
     Returns
     -------
@@ -118,6 +128,18 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
     n_frames, height, width, _ = frames.shape
     plan = plan_motion(n_frames, height, width, temporal, reference, settings.pyramid, time_chunk=time_chunk,
                        tile=tile, tile_margin=tile_margin, min_blocks=min_blocks, block_bytes=block_bytes)
+    if staged is not False:
+        stages = staged_plan(frames.shape, plan, temporal, device, tile, min_blocks, time_chunk)
+        if stages is not None:
+            return _magnify_staged(frames, *stages, temporal, reference, settings)
+    if tile is None:
+        from ..plan import auto_tile
+
+        tile = auto_tile(height, width)
+        if tile:
+            plan = plan_motion(n_frames, height, width, temporal, reference, settings.pyramid,
+                               time_chunk=time_chunk, tile=tile, tile_margin=tile_margin, min_blocks=min_blocks,
+                               block_bytes=block_bytes)
     before, after, rows, cols, margin = plan.halo_before, plan.halo_after, plan.rows, plan.cols, plan.margin
     frames = frames.rechunk((plan.time_chunks, rows, cols, frames.shape[-1]))
     single = plan.n_blocks == 1
@@ -167,6 +189,141 @@ def _magnify_chunk(block, temporal, alpha, spec, halos, margins=(0, 0), sigma=0.
                             pad_after=pad_after, sigma=sigma, reference=reference)
     dy, dx = margins
     return out[:, dy : out.shape[1] - dy, dx : out.shape[2] - dx]
+
+
+def staged_plan(frames_shape, plan, temporal, device: str = "cpu", tile: int | None = None,
+                min_blocks: int = 1, time_chunk: int | None = None):
+    """The :class:`daskmag.plan.StagedPlan` :func:`magnify_motion` uses, or None for the fused kernel.
+
+    The fused kernel (one task per block, the halo frames analysed by both
+    neighbours) stays for ``--filter ideal`` (one block), the Riesz pyramid
+    (its own kernel), tiles asked for, GPU workers (whole blocks suit a
+    device best), and frames too large for a stage-2 group in memory.
+    """
+    if temporal.whole_clip or plan.pyramid.kind == "riesz" or tile or device != "cpu":
+        return None
+    from ..plan import plan_staged
+
+    staged = plan_staged(*frames_shape[:3], plan, min_blocks=min_blocks, time_chunk=time_chunk)
+    if staged is None or len(staged.time_chunks) < 2:
+        return None  # one block: nothing to share
+    return staged, plan.pyramid
+
+
+def _magnify_staged(frames, staged, spec, temporal, reference, settings):
+    """The graph of :func:`magnify_motion` in three stages, each frame analysed once.
+
+    1. per time chunk: every band's phase increments over its frames (and
+       the change from the previous chunk's last frame); also the
+       coefficients where they fit in memory (:class:`daskmag.plan.StagedPlan`);
+    2. per group of chunks and strip of the bands
+       (:func:`daskmag.kernels.phase.band_strips`): the temporal filter over
+       the group's increments and its halos, taken from the neighbouring
+       chunks or predicted at the clip's ends, times alpha;
+    3. per chunk: the frames with every band's phase shifted.
+
+    No frame is analysed twice for its neighbours' halos: only increments
+    travel between tasks, and memory depends on the group, never on the
+    clip's length.
+    """
+    import itertools
+    import operator
+
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    from ..kernels.phase import band_strips
+    from ..plan import STRIP_TASK_BYTES
+
+    n_frames, height, width, channels = frames.shape
+    chunks = staged.time_chunks
+    frames = frames.rechunk((chunks, height, width, channels))
+    starts = [0, *itertools.accumulate(chunks)]
+    strips = band_strips((height, width), spec, staged.window * np.dtype(staged.dtype).itemsize,
+                         STRIP_TASK_BYTES, staged.min_strips)
+
+    token = tokenize(frames.name, staged, spec, temporal, reference, settings.alpha, settings.sigma)
+    analysed, previous = "analyse-chunk-" + token, "previous-frame-" + token
+    inc_name, coef_name = "phase-increments-" + token, "coefficients-" + token
+    shift_name, rows_name, out_name = "phase-shifts-" + token, "shift-rows-" + token, "magnify-motion-" + token
+    stage1, pieces, kept, stage2, rows, stage3 = {}, {}, {}, {}, {}, {}
+    for k in range(len(chunks)):
+        if k:
+            stage1[(previous, k)] = (_last_frame, (frames.name, k - 1, 0, 0, 0))
+        stage1[(analysed, k)] = (_analyse_task, (frames.name, k, 0, 0, 0), (previous, k) if k else None, spec,
+                                 staged.dtype, staged.keep)
+        for s, strip in enumerate(strips):
+            pieces[(inc_name, k, s)] = (_segments_of, (analysed, k), strip)
+        kept[(coef_name, k)] = (operator.getitem, (analysed, k), 1)
+    first_chunk = 0
+    for g, count in enumerate(staged.groups):
+        group = range(first_chunk, first_chunk + count)
+        start, stop = starts[group.start], starts[group.stop]
+        # the chunks holding the group's frames and its halos (within the clip)
+        reach = [k for k in range(len(chunks))
+                 if starts[k + 1] > start - staged.halo_before and starts[k] < stop + staged.halo_after]
+        for s in range(len(strips)):
+            stage2[(shift_name, g, s)] = (_shift_task, [(inc_name, k, s) for k in reach], starts[reach[0]],
+                                          start, stop, n_frames, temporal, settings.alpha, reference,
+                                          (staged.halo_before, staged.halo_after))
+            for k in group:
+                rows[(rows_name, k, s)] = (_rows_of, (shift_name, g, s), starts[k] - start, starts[k + 1] - start)
+        first_chunk += count
+    for k in range(len(chunks)):
+        stage3[(out_name, k, 0, 0, 0)] = (_apply_task, (frames.name, k, 0, 0, 0),
+                                          [(rows_name, k, s) for s in range(len(strips))], strips,
+                                          (coef_name, k) if staged.keep else None, spec, settings.sigma)
+    # Stage 1 gives an (increments, coefficients) pair per chunk; stage 2
+    # takes the segments of its strip from each chunk as they are, not a
+    # concatenated copy of the whole window.
+    graph = HighLevelGraph.from_collections(analysed, stage1, dependencies=[frames])
+    layers, dependencies = dict(graph.layers), dict(graph.dependencies)
+    layers[inc_name], dependencies[inc_name] = pieces, {analysed}
+    layers[coef_name], dependencies[coef_name] = kept, {analysed}
+    layers[shift_name], dependencies[shift_name] = stage2, {inc_name}
+    layers[rows_name], dependencies[rows_name] = rows, {shift_name}
+    layers[out_name], dependencies[out_name] = stage3, {rows_name, coef_name, *frames.__dask_layers__()}
+    graph = HighLevelGraph(layers, dependencies)
+    return da.Array(graph, out_name, chunks=frames.chunks, dtype=frames.dtype,
+                    meta=np.empty((0, 0, 0, 0), dtype=frames.dtype))
+
+
+def _last_frame(block):
+    return block[-1]
+
+
+def _analyse_task(block, previous, spec, dtype, keep):
+    from ..kernels.phase import analyse_chunk
+
+    return analyse_chunk(block, spec, previous, dtype, keep)
+
+
+def _segments_of(result, strip):
+    return [result[0][j][:, r0:r1] for j, r0, r1 in strip]
+
+
+def _shift_task(pieces, first, start, stop, n_frames, temporal, alpha, reference, halos):
+    from ..kernels.phase import shift_strip
+
+    # pieces: per chunk, the strip's segments; filtered segment by segment
+    return [shift_strip([chunk[i] for chunk in pieces], first, start, stop, n_frames, temporal, alpha, reference,
+                        halos) for i in range(len(pieces[0]))]
+
+
+def _rows_of(shifts, start, stop):
+    return [segment[start:stop] for segment in shifts]
+
+
+def _apply_task(rgb, shifts, strips, coefficients, spec, sigma):
+    from ..kernels.phase import apply_chunk
+
+    per_band = {}
+    for strip, segments in zip(strips, shifts):
+        for (j, _, _), segment in zip(strip, segments):
+            per_band.setdefault(j, []).append(segment)
+    bands = [parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+             for _, parts in sorted(per_band.items())]
+    return apply_chunk(rgb, bands, spec, coefficients, sigma)
 
 
 def pyramid_bands(video, pyramid: PyramidSpec | None = None, *, tile: int | None = None,

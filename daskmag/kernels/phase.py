@@ -309,3 +309,155 @@ def magnify_block(rgb, temporal, alpha: float, spec: PyramidSpec = PyramidSpec()
                                 reference, out=buffers[j][: stop - start])
                     for j in range(len(bands))]
     return apply_phase_shifts(rgb[start:stop], phase_shifts, spec, kept, sigma)
+
+
+# --------------------------------------------------------------------------- the staged kernels
+# The same three passes as magnify_block, as separate tasks (daskmag.graph.motion
+# builds the graph): each frame is analysed once, and neighbouring time chunks
+# exchange only the phase increments of their halos instead of re-analysing
+# the halo frames.  The temporal filter works per coefficient, so stage 2 is
+# cut into strips: segments of rows of the bands (band_strips).
+
+
+def coefficient_count(shape: tuple[int, int], spec: PyramidSpec) -> int:
+    """N, the complex coefficients of every band of one frame of ``shape``."""
+    return sum(band.weights.size for band in pyramid_filters(tuple(shape), spec).bands)
+
+
+def band_strips(shape: tuple[int, int], spec: PyramidSpec, bytes_per_row_frame: int, max_bytes: int,
+                min_strips: int = 1):
+    """Stage 2's strips: lists of ``(band, first_row, stop_row)`` segments.
+
+    A band larger than ``max_bytes`` (``bytes_per_row_frame`` per coefficient
+    per frame of the window) is cut into runs of rows; smaller bands are
+    bundled, fine to coarse, up to ``max_bytes``.  At least ``min_strips``
+    where the bands allow, so that short clips keep every worker busy.
+    """
+    bands = pyramid_filters(tuple(shape), spec).bands
+    total = sum(band.weights.size for band in bands) * bytes_per_row_frame
+    budget = max(1, min(max_bytes, -(-total // max(1, min_strips))))
+    strips, current, size = [], [], 0
+    for j, band in enumerate(bands):
+        height, width = band.shape
+        row_bytes = width * bytes_per_row_frame
+        rows = max(1, budget // row_bytes)
+        for r0 in range(0, height, rows):
+            r1 = min(r0 + rows, height)
+            if current and size + (r1 - r0) * row_bytes > budget:
+                strips.append(current)
+                current, size = [], 0
+            current.append((j, r0, r1))
+            size += (r1 - r0) * row_bytes
+    if current:
+        strips.append(current)
+    return strips
+
+
+def analyse_chunk(rgb, spec: PyramidSpec, previous=None, dtype: str = "float32", keep: bool = False):
+    """Stage 1: a time chunk's phase increments (and coefficients), per band.
+
+    Parameters
+    ----------
+    rgb : uint8 or uint16 array (T, H, W, C)
+        The chunk's frames.
+    spec : PyramidSpec
+    previous : array (H, W, C), optional
+        The frame before the chunk (none for the clip's first chunk).
+    dtype : {"float32", "float16"}
+        Storage of the increments.
+    keep : bool
+        Also return the chunk's complex coefficients, for stage 3.
+
+    Returns
+    -------
+    increments : list of arrays (T, h_b, w_b)
+        Per band, row ``t``: the phase change into the chunk's frame ``t``
+        from the one before it, ``angle(c[t] conj(c[t - 1]))``; row 0 of the
+        clip's first chunk is 0 (there is no frame before).
+    coefficients : list of complex64 arrays (T, h_b, w_b), or None
+    """
+    xp = array_module(rgb)
+    bands = pyramid_filters(tuple(rgb.shape[1:3]), spec).bands
+    n_frames = rgb.shape[0]
+    increments = [xp.empty((n_frames,) + band.shape, dtype=dtype) for band in bands]
+    if previous is None:
+        for band in increments:
+            band[0] = 0
+    else:  # the step across the chunks' boundary, from a two-frame analysis
+        steps, _ = band_increments(xp.stack([previous, rgb[0]]), spec, dtype=dtype)
+        for band, step in zip(increments, steps):
+            band[0] = step[0]
+    kept = [xp.empty((n_frames,) + band.shape, dtype=xp.complex64) for band in bands] if keep else None
+    band_increments(rgb, spec, (0, n_frames) if keep else None, dtype,
+                    out=([band[1:] for band in increments], kept))
+    return increments, kept
+
+
+def shift_strip(pieces, first: int, start: int, stop: int, n_frames: int, temporal: TemporalFilter,
+                alpha: float, reference: TemporalFilter | None = None, halos: tuple[int, int] | None = None):
+    """Stage 2: the phase shifts of frames ``[start, stop)`` in one segment of a band.
+
+    The temporal filter needs ``halos`` frames before ``start`` and after
+    ``stop``; they come from the neighbouring chunks, or, past the clip's
+    ends, from linear prediction.
+
+    Parameters
+    ----------
+    pieces : list of arrays (T_k, r, w)
+        The segment's increments (:func:`analyse_chunk`) in consecutive
+        chunks, from frame ``first`` on, covering ``[start - halo_before,
+        stop + halo_after)`` within the clip.
+    first, start, stop : int
+        Frame numbers in the clip.
+    n_frames : int
+        The clip's length.
+    temporal, alpha, reference
+        As :func:`phase_shift`.
+    halos : (int, int), optional
+        Frames the window reaches before and after (default the temporal
+        filter's; with a ``reference``, the larger of the two filters').
+
+    Returns
+    -------
+    array (stop - start, r, w), of the increments' dtype
+    """
+    xp = array_module(pieces[0])
+    if halos is None:
+        filters = [temporal] + ([reference] if reference is not None else [])
+        halos = (max(f.halo_before for f in filters), max(f.halo_after for f in filters))
+    before, after = halos
+    w0 = max(start - before, 0)
+    w1 = min(stop + after, n_frames)
+    window = xp.empty((w1 - w0,) + pieces[0].shape[1:], dtype=pieces[0].dtype)
+    a = first
+    for piece in pieces:
+        b = a + piece.shape[0]
+        lo, hi = max(a, w0), min(b, w1)
+        if lo < hi:
+            window[lo - w0 : hi - w0] = piece[lo - a : hi - a]
+        a = b
+    # row 0, the change into the window's first frame, is not needed; the
+    # shifts are written over the window's own rows as phase_shift allows
+    return phase_shift(window[1:], temporal, alpha, start - w0, stop - w0,
+                       before - (start - w0), after - (w1 - stop), reference,
+                       out=window[: stop - start])
+
+
+def apply_chunk(rgb, shifts, spec: PyramidSpec, coefficients=None, sigma: float = 0.0):
+    """Stage 3: a chunk's frames with every band's phase shifted.
+
+    Parameters
+    ----------
+    rgb : uint8 or uint16 array (T, H, W, C)
+    shifts : list of arrays (T, h_b, w_b)
+        Per band, the phase shifts (:func:`shift_strip`).
+    coefficients : list of complex64 arrays (T, h_b, w_b), optional
+        The frames' coefficients from stage 1; else recomputed.
+    sigma : float
+        As :func:`apply_phase_shifts`.
+
+    Returns
+    -------
+    array like ``rgb``
+    """
+    return apply_phase_shifts(rgb, shifts, spec, coefficients, sigma)
