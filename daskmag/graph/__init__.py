@@ -56,3 +56,23 @@ def block_position(block_info, halo_before: int, halo_after: int, length: int):
     start = 0 if first else halo_before
     stop = length - (0 if last else halo_after)
     return start, stop, halo_before if first else 0, halo_after if last else 0
+
+
+#: Blocks a graph's output needs in flight at once, by the name of a layer
+#: of it (:func:`register_blocks_in_flight`).
+_BLOCKS_IN_FLIGHT: dict[str, int] = {}
+
+
+def register_blocks_in_flight(layer: str, blocks: int):
+    """Say that a graph with ``layer`` shares work between ``blocks`` consecutive output blocks.
+
+    The staged motion graph's filter groups span several output blocks and
+    their neighbours' halos: if fewer are in flight, a shared result is
+    released between two blocks and computed again.
+    """
+    _BLOCKS_IN_FLIGHT[layer] = max(int(blocks), _BLOCKS_IN_FLIGHT.get(layer, 0))
+
+
+def blocks_in_flight(frames) -> int:
+    """Output blocks of ``frames`` to keep in flight at least (0: no need)."""
+    return max((_BLOCKS_IN_FLIGHT.get(name, 0) for name in frames.dask.layers), default=0)

@@ -20,7 +20,7 @@ from ..kernels.phase import magnify_block
 from ..kernels.pyramid import PyramidSpec, centred_spectrum, pyramid_filters, sampled_band, sampling_step
 from ..plan import BLOCK_BYTES, TILE_MARGIN, plan_motion, tiling
 from ..settings import Band, MotionSettings
-from . import as_frames, block_position
+from . import as_frames, block_position, register_blocks_in_flight
 
 
 def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: float | None = None, fps=None, *,
@@ -255,13 +255,18 @@ def _magnify_staged(frames, staged, spec, temporal, reference, settings):
         for s, strip in enumerate(strips):
             pieces[(inc_name, k, s)] = (_segments_of, (analysed, k), strip)
         kept[(coef_name, k)] = (operator.getitem, (analysed, k), 1)
-    first_chunk = 0
+    first_chunk, needed = 0, 0
     for g, count in enumerate(staged.groups):
         group = range(first_chunk, first_chunk + count)
         start, stop = starts[group.start], starts[group.stop]
         # the chunks holding the group's frames and its halos (within the clip)
         reach = [k for k in range(len(chunks))
                  if starts[k + 1] > start - staged.halo_before and starts[k] < stop + staged.halo_after]
+        # in flight together: the blocks of this group, of its halo and of the next
+        # group, so that neither the group's filtered strips nor the halo's
+        # increments are released before every block that needs them is submitted
+        next_group = staged.groups[g + 1] if g + 1 < len(staged.groups) else 0
+        needed = max(needed, max(reach[-1], group.stop - 1 + next_group) - reach[0] + 2)
         for s in range(len(strips)):
             stage2[(shift_name, g, s)] = (_shift_task, [(inc_name, k, s) for k in reach], starts[reach[0]],
                                           start, stop, n_frames, temporal, settings.alpha, reference,
@@ -269,6 +274,7 @@ def _magnify_staged(frames, staged, spec, temporal, reference, settings):
             for k in group:
                 rows[(rows_name, k, s)] = (_rows_of, (shift_name, g, s), starts[k] - start, starts[k + 1] - start)
         first_chunk += count
+    register_blocks_in_flight(out_name, needed)
     for k in range(len(chunks)):
         stage3[(out_name, k, 0, 0, 0)] = (_apply_task, (frames.name, k, 0, 0, 0),
                                           [(rows_name, k, s) for s in range(len(strips))], strips,

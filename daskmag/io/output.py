@@ -292,6 +292,8 @@ class PreparedOutput:
         Frames of each time block.
     tasks : dict
         ``{block index: Delayed}`` of the blocks still to write, in order.
+    window : int
+        Blocks of this output to keep in flight at least (:func:`daskmag.graph.blocks_in_flight`).
     frames_done : int
         Frames of the blocks an interrupted run already wrote.
     resuming_blocks : int
@@ -307,6 +309,7 @@ class PreparedOutput:
     chunks: tuple
     tasks: dict
     label: str
+    window: int = 0
 
     @property
     def resuming_blocks(self) -> int:
@@ -367,7 +370,9 @@ def prepare_output(frames: da.Array, path, fps, *, crf: int = 17, overwrite: boo
     # progress bars and task stream then show the work per output
     named = {index: dask.delayed(_block_written, pure=True)(task, dask_key_name=(f"write {label}", index))
              for index, task in tasks.items()}
-    return PreparedOutput(path, fps, writer, parts, tuple(chunks), named, label)
+    from ..graph import blocks_in_flight
+
+    return PreparedOutput(path, fps, writer, parts, tuple(chunks), named, label, blocks_in_flight(frames))
 
 
 def default_window(client) -> int:
@@ -430,6 +435,8 @@ def run_blocks(items, client, *, on_done=None, on_error=None, window: int | None
         window = default_window(client)
     item_of = {}
 
+    limit = [window]
+
     def submit(count):
         futures = []
         while len(futures) < count:
@@ -439,6 +446,12 @@ def run_blocks(items, client, *, on_done=None, on_error=None, window: int | None
             owner, index, task = item
             if owner in failed:
                 continue
+            # a staged graph shares work between neighbouring blocks: keep enough
+            # of them in flight that shared results are not released and redone
+            wanted = getattr(owner, "window", 0)
+            if wanted > limit[0]:
+                count += wanted - limit[0]
+                limit[0] = wanted
             with from_span(getattr(owner, "label", None)):
                 future = client.compute(task)
             item_of[future.key] = (owner, index)
@@ -463,11 +476,11 @@ def run_blocks(items, client, *, on_done=None, on_error=None, window: int | None
                         other.cancel()
                         item_of.pop(other.key, None)
                 on_error(owner, exc)
-                running.update(submit(window - _in_flight(running)))
+                running.update(submit(limit[0] - _in_flight(running)))
                 continue
             if on_done:
                 on_done((owner, index), result)
-            running.update(submit(window - _in_flight(running)))
+            running.update(submit(limit[0] - _in_flight(running)))
     except BaseException:
         for future in list(running.futures):
             future.cancel()
