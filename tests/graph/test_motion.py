@@ -255,3 +255,31 @@ def test_alpha_zero_through_the_staged_graph_returns_every_frame_unchanged():
     result = out.compute(scheduler="threads")
     assert np.array_equal(result[:, 0, 0, 0], np.arange(100))
     assert np.array_equal(result, clip)
+
+
+def test_writing_a_staged_graph_analyses_each_chunk_about_once(tmp_path, monkeypatch):
+    """Blocks are written a window at a time; the window covers a filter group and its
+    neighbours, so shared stage-1 results are not released and recomputed between blocks
+    (without it: 68 analyses of 40 chunks here)."""
+    from distributed import Client, LocalCluster
+
+    import daskmag.kernels.phase as phase
+    from daskmag.io import write_video
+    from daskmag.synthetic import translating_clip
+
+    calls = []
+    real = phase.analyse_chunk
+
+    def counting(rgb, *args, **kwargs):
+        calls.append(rgb.shape[0])
+        return real(rgb, *args, **kwargs)
+
+    monkeypatch.setattr(phase, "analyse_chunk", counting)
+    clip = translating_clip(400, 48, 64, FPS, ((0.1, 5.0),), seed=1)
+    out = magnify_motion(clip, 10, *BAND, FPS, time_chunk=10)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        write_video(out, tmp_path / "out.mkv", FPS, client=client)
+    assert len(out.chunks[0]) == 40
+    assert len(calls) <= 46, f"{len(calls)} chunk analyses for 40 chunks"
+    assert np.array_equal(open_video(tmp_path / "out.mkv").frames.compute(), out.compute(scheduler="threads"))
