@@ -88,8 +88,16 @@ from .backend import array_module, fft_module, ndimage_module, scratch_arrays
 from .colourspace import add_luma, luma
 from .temporal import FIRFilter, TemporalFilter
 
-#: Finest octaves left unprocessed in the high-pass residual (see the module docstring).
+#: Finest octaves of the octave pyramid without a level of their own (see the module docstring).
 SKIP_OCTAVES = 1
+#: The finest processed level reaches ``REACH / 2**SKIP_OCTAVES`` of Nyquist (7/12 pi) ...
+REACH = 7 / 6
+#: ... with an upper raised-cosine edge this many octaves wide.
+TOP_EDGE = 0.125
+#: Default amplitude-weighted smoothing of the phase shifts, pixels of the frame.
+SIGMA = 0.75
+#: Levels where the smoothing is under this many of their samples are not smoothed.
+MIN_SMOOTHING = 0.25
 #: Bytes of one working strip of a level's phase series (all frames of the block).
 STRIP_BYTES = 16 * 2**20
 #: Bytes of the per-batch temporaries of spatial analysis and synthesis.
@@ -149,21 +157,33 @@ class RieszFilters:
     lowpass: RieszLevel
 
 
-def _radial(radius, cutoff):
-    """Raised-cosine (log2 frequency, one octave) high/low masks below ``cutoff``;
+def _radial(radius, cutoff, width: float = 1.0):
+    """Raised-cosine (log2 frequency, ``width`` octaves) high/low masks below ``cutoff``;
     their squares sum to one (as :func:`daskmag.kernels.pyramid._radial_pair`)."""
     with np.errstate(divide="ignore"):
-        log_rad = np.clip(np.log2(radius / cutoff), -1.0, 0.0)
+        log_rad = np.clip(np.log2(radius / cutoff) / width, -1.0, 0.0)
     high = np.abs(np.cos(log_rad * np.pi / 2.0))
     low = np.sqrt(np.clip(1.0 - high**2, 0.0, None))
     return high, low
 
 
-def _box_size(n: int, step: int) -> int:
+def _box_size(n: int, step: float) -> int:
     """Samples along an axis of ``n`` pixels for a band limited to ``pi / step``:
-    even, holding every frequency up to ``n / (2 step)`` bins, at most ``n``."""
-    size = 2 * -(-n // (2 * step))
-    return n if size >= n else size
+    even, holding every frequency up to ``n / (2 step)`` bins, and a product of
+    2, 3, 5 and 7 (fast FFTs; a larger box only samples the band more finely),
+    at most ``n``."""
+    size = 2 * math.ceil(n / (2 * step) - 1e-9)
+    while size < n and not _smooth(size):
+        size += 2
+    return n if size >= n else int(size)
+
+
+def _smooth(n: int) -> bool:
+    """``n`` has no prime factor above 7."""
+    for p in (2, 3, 5, 7):
+        while n % p == 0:
+            n //= p
+    return n == 1
 
 
 def _crop(array, level: RieszLevel):
@@ -219,9 +239,18 @@ def _make_level(filter_full, shape, step, riesz: bool) -> RieszLevel:
     return RieszLevel((h, w), rows, cols, analysis, (box / scale).astype(np.float32))
 
 
+def top_cutoff(skip_octaves: int = SKIP_OCTAVES, reach: float | None = None) -> float:
+    """Upper cut-off of the finest processed level, as a fraction of Nyquist:
+    ``reach``, or by default ``min(1, REACH / 2**skip_octaves)``."""
+    if reach is None:
+        return min(1.0, REACH * 2.0 ** -int(skip_octaves))
+    return float(reach)
+
+
 @functools.lru_cache(maxsize=32)
 def riesz_filters(shape: tuple[int, int], levels: int | None = None,
-                  skip_octaves: int = SKIP_OCTAVES) -> RieszFilters:
+                  skip_octaves: int = SKIP_OCTAVES, reach: float | None = None,
+                  edge: float = TOP_EDGE) -> RieszFilters:
     """The Riesz pyramid's filters on frames of ``shape`` (built once per size).
 
     Parameters
@@ -229,14 +258,25 @@ def riesz_filters(shape: tuple[int, int], levels: int | None = None,
     shape : (H, W)
     levels : int, optional
         Processed levels; default :func:`default_levels`.  With ``s =
-        skip_octaves``, level ``k`` is the octave ``[pi / 2**(k+s+2), pi /
-        2**(k+s)]`` (raised-cosine edges, peak at ``pi / 2**(k+s+1)``),
-        sampled every ``2**(k+s)`` pixels: the octave steerable pyramid's
-        radial band ``k + s``.
+        skip_octaves``, level ``k >= 1`` is the octave ``[pi / 2**(k+s+2),
+        pi / 2**(k+s)]`` (raised-cosine edges, peak at ``pi /
+        2**(k+s+1)``), sampled every ``2**(k+s)`` pixels: the octave
+        steerable pyramid's radial band ``k + s``.  Level 0 has the same
+        lower edge (``pi / 2**(s+2)`` to ``pi / 2**(s+1)``) but reaches up to
+        ``reach * pi``, with an ``edge``-octave raised-cosine upper edge, and
+        is sampled as that allows (every ``1 / reach`` pixels, rounded to an
+        even number of samples).
     skip_octaves : int
-        Octaves below Nyquist left in the high-pass residual (its mask is 1
-        above ``pi / 2**s``, with a one-octave raised-cosine edge below);
-        0 is the steerable pyramid's ``[pi/2, pi]`` residual.
+        The octave pyramid's finest octaves that get no level of their own
+        (0: the steerable pyramid's levels).
+    reach : float, optional
+        Level 0's upper cut-off as a fraction of Nyquist, in ``(0, 1]``;
+        default :func:`top_cutoff` (``7/12`` with ``s = 1``).  ``2**-s`` with
+        ``edge = 1`` is the octave pyramid's band ``s``.
+    edge : float
+        Width in octaves of level 0's upper raised-cosine edge, in ``(0, 1]``;
+        the high-pass residual above it is its complement (squares sum to
+        one), so the pyramid stays a tight frame.
 
     Returns
     -------
@@ -251,18 +291,24 @@ def riesz_filters(shape: tuple[int, int], levels: int | None = None,
         raise ValueError(f"levels must be at least 1, got {levels}")
     if skip_octaves < 0:
         raise ValueError(f"skip_octaves must be at least 0, got {skip_octaves}")
+    reach, edge = top_cutoff(skip_octaves, reach), float(edge)
+    if not 0.0 < edge <= 1.0:
+        raise ValueError(f"edge must be in (0, 1] octaves, got {edge:g}")
+    if not 2.0 ** -(skip_octaves + 1) <= reach * 2.0 ** -edge and reach <= 1.0:
+        raise ValueError(f"reach must be at most 1 and its edge above pi/2**{skip_octaves + 1}, got {reach:g}")
     fy = np.fft.fftfreq(height)[:, None]
     fx = np.fft.rfftfreq(width)[None, :]
     radius = 2.0 * np.hypot(fx, fy)  # Nyquist = 1, as daskmag.kernels.pyramid
     # the residual above the levels
-    _, low = _radial(radius, 2.0 ** -skip_octaves)
+    _, low = _radial(radius, reach, edge)
     highpass = np.sqrt(np.clip(1.0 - low**2, 0.0, None))
     out = []
     for k in range(levels):
         octave = k + skip_octaves
         high, next_low = _radial(radius, 2.0 ** -(octave + 1))
         # band = low-pass at this octave's cut-off times high-pass at the next
-        out.append(_make_level(low * high, (height, width), 2**octave, riesz=True))
+        step = 1.0 / reach if k == 0 else 2**octave
+        out.append(_make_level(low * high, (height, width), step, riesz=True))
         low = next_low
     lowpass = _make_level(low, (height, width), 2 ** (levels + skip_octaves), riesz=False)
     return RieszFilters((height, width), highpass.astype(np.float32), tuple(out), lowpass)
@@ -324,13 +370,14 @@ def synthesise_level_into(out, coefficients, level: RieszLevel):
     return _add_box(out, box, level)
 
 
-def decompose(image, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES):
+def decompose(image, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES,
+              reach: float | None = None, edge: float = TOP_EDGE):
     """Decompose real image(s) into the Riesz pyramid.
 
     Parameters
     ----------
     image : float array (..., H, W), NumPy or CuPy
-    levels, skip_octaves : int, optional
+    levels, skip_octaves, reach, edge : optional
         As :func:`riesz_filters`.
 
     Returns
@@ -342,7 +389,7 @@ def decompose(image, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES
     """
     xp, fft = array_module(image), fft_module(image)
     shape = image.shape[-2:]
-    filters = riesz_filters(tuple(shape), levels, skip_octaves)
+    filters = riesz_filters(tuple(shape), levels, skip_octaves, reach, edge)
     spectrum = half_spectrum(image)
     highpass = fft.irfft2(spectrum * xp.asarray(filters.highpass), s=shape)
     bands = [analyse_level(spectrum, level) for level in filters.levels]
@@ -351,7 +398,8 @@ def decompose(image, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES
     return {"highpass": highpass.astype(xp.float32), "levels": bands, "lowpass": lowpass.astype(xp.float32)}
 
 
-def collapse(pyramid, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES):
+def collapse(pyramid, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES,
+              reach: float | None = None, edge: float = TOP_EDGE):
     """Rebuild the image(s) from :func:`decompose` (only the bands ``b`` are used).
 
     Returns
@@ -361,7 +409,7 @@ def collapse(pyramid, levels: int | None = None, skip_octaves: int = SKIP_OCTAVE
     highpass = pyramid["highpass"]
     xp, fft = array_module(highpass), fft_module(highpass)
     shape = highpass.shape[-2:]
-    filters = riesz_filters(tuple(shape), levels, skip_octaves)
+    filters = riesz_filters(tuple(shape), levels, skip_octaves, reach, edge)
     spectrum = fft.rfft2(highpass) * xp.asarray(filters.highpass)
     for triple, level in zip(pyramid["levels"], filters.levels):
         synthesise_level_into(spectrum, triple[0], level)
@@ -513,12 +561,18 @@ def smooth_shift(shift, amplitude, sigma):
     shift : float array (n, 2, h, w)
     amplitude : float32 array (n, h, w)
     sigma : (float, float)
-        Along rows and columns, in the level's samples.
+        Along rows and columns, in the level's samples; the Gaussian is cut
+        at 3 sigma (the default's 0.5 samples: 3 taps).
+
+    Returns
+    -------
+    float32 array (n, 2, h, w)
     """
     xp, ndimage = array_module(amplitude), ndimage_module(amplitude)
     sigmas = (0.0, 0.0) + tuple(sigma)
-    weighted = ndimage.gaussian_filter(shift.astype(xp.float32) * amplitude[:, None], sigmas, mode="wrap")
-    weight = ndimage.gaussian_filter(amplitude, sigmas[1:], mode="wrap")
+    weighted = xp.multiply(shift, amplitude[:, None], dtype=xp.float32)
+    weighted = ndimage.gaussian_filter(weighted, sigmas, mode="wrap", truncate=3.0, output=weighted)
+    weight = ndimage.gaussian_filter(amplitude, sigmas[1:], mode="wrap", truncate=3.0)
     weight += xp.finfo(xp.float32).tiny
     weighted /= weight[:, None]
     return weighted
@@ -574,6 +628,8 @@ def apply_phase_shifts(rgb, phase_shifts, filters: RieszFilters, kept=None, sigm
     sigma : float
         Amplitude-weighted smoothing (:func:`smooth_shift`) over this many
         pixels of the frame (scaled to each level's sampling); 0: none.
+        Levels where it is under :data:`MIN_SMOOTHING` samples are not
+        smoothed (a Gaussian of 0.25 samples weighs its neighbours 3e-4).
 
     Returns
     -------
@@ -591,9 +647,9 @@ def apply_phase_shifts(rgb, phase_shifts, filters: RieszFilters, kept=None, sigm
         for j, level in enumerate(filters.levels):
             triple = kept[j][:, t0:t1] if kept is not None else analyse_level(spectrum, level)
             shift = phase_shifts[j][t0:t1]
-            if sigma:
+            level_sigma = (sigma * level.shape[0] / height, sigma * level.shape[1] / width)
+            if max(level_sigma) >= MIN_SMOOTHING:
                 amplitude = xp.sqrt(triple[0] ** 2 + triple[1] ** 2 + triple[2] ** 2)
-                level_sigma = (sigma * level.shape[0] / height, sigma * level.shape[1] / width)
                 shift = smooth_shift(shift, amplitude, level_sigma)
             synthesise_level_into(change, shifted_change(triple, shift), level)
         delta = image_from_half_spectrum(change, (height, width))
@@ -602,9 +658,10 @@ def apply_phase_shifts(rgb, phase_shifts, filters: RieszFilters, kept=None, sigm
 
 
 def magnify_block_riesz(rgb, temporal, alpha: float, start: int = 0, stop: int | None = None,
-                        pad_before: int = 0, pad_after: int = 0, sigma: float = 0.0,
+                        pad_before: int = 0, pad_after: int = 0, sigma: float | None = None,
                         reference: TemporalFilter | None = None, levels: int | None = None,
-                        skip_octaves: int = SKIP_OCTAVES, keep_bytes: int = KEEP_BYTES):
+                        skip_octaves: int = SKIP_OCTAVES, keep_bytes: int = KEEP_BYTES,
+                        reach: float | None = None, edge: float = TOP_EDGE):
     """Magnify motion in a block of RGB frames with a Riesz pyramid; return frames ``[start, stop)``.
 
     The same contract as :func:`daskmag.kernels.phase.magnify_block` (Wadhwa et al.,
@@ -625,9 +682,11 @@ def magnify_block_riesz(rgb, temporal, alpha: float, start: int = 0, stop: int |
         before and ``halo_after`` after must be present in ``rgb`` or
         supplied by ``pad_before`` / ``pad_after`` (linear prediction at the
         clip's ends).
-    sigma : float
+    sigma : float, optional
         Amplitude-weighted Gaussian smoothing of the phase shifts, in pixels
-        of the frame; 0: none.
+        of the frame (:func:`apply_phase_shifts`); 0: none; default
+        :data:`SIGMA`, which the Riesz phase needs on broadband texture (see
+        the module docstring).
     reference : TemporalFilter, optional
         Remove motion outside the band (``--attenuate-other``,
         :func:`daskmag.kernels.temporal.reference_highpass`).
@@ -663,7 +722,7 @@ def magnify_block_riesz(rgb, temporal, alpha: float, start: int = 0, stop: int |
     xp = array_module(rgb)
     stop = rgb.shape[0] if stop is None else stop
     n_frames, height, width, _ = rgb.shape
-    filters = riesz_filters((height, width), levels, skip_octaves)
+    filters = riesz_filters((height, width), levels, skip_octaves, reach, edge)
     count = sum(level.shape[0] * level.shape[1] for level in filters.levels)
     keep = (start, stop) if (stop - start) * count * 12 <= keep_bytes else None
     dtype = xp.float32 if n_frames * count * 8 <= keep_bytes else xp.float16
@@ -681,4 +740,5 @@ def magnify_block_riesz(rgb, temporal, alpha: float, start: int = 0, stop: int |
     shifts = [phase_shift(increments[j], temporal, alpha, start, stop, pad_before, pad_after,
                           reference, out=buffers[j][: stop - start])
               for j in range(len(buffers))]
+    sigma = SIGMA if sigma is None else float(sigma)
     return apply_phase_shifts(rgb[start:stop], shifts, filters, kept, sigma)
