@@ -649,8 +649,10 @@ def apply_phase_shifts(rgb, phase_shifts, filters: RieszFilters, kept=None, sigm
             shift = phase_shifts[j][t0:t1]
             level_sigma = (sigma * level.shape[0] / height, sigma * level.shape[1] / width)
             if max(level_sigma) >= MIN_SMOOTHING:
-                amplitude = xp.sqrt(triple[0] ** 2 + triple[1] ** 2 + triple[2] ** 2)
-                shift = smooth_shift(shift, amplitude, level_sigma)
+                amplitude = triple[0] * triple[0]
+                amplitude += triple[1] * triple[1]
+                amplitude += triple[2] * triple[2]
+                shift = smooth_shift(shift, xp.sqrt(amplitude, out=amplitude), level_sigma)
             synthesise_level_into(change, shifted_change(triple, shift), level)
         delta = image_from_half_spectrum(change, (height, width))
         out[t0:t1] = add_luma(rgb[t0:t1], delta)
