@@ -30,6 +30,11 @@ Example::
 
     python benchmarks/riesz_speed.py                  # guitar.mp4 if present
     python benchmarks/riesz_speed.py --synthetic --frames 200 --repeats 3
+    python benchmarks/riesz_speed.py --reach 0.5 --edge 1 --sigma 0   # the former layout
+
+``--reach``, ``--edge`` and ``--sigma`` set the Riesz kernel's options of
+those names (:func:`daskmag.kernels.riesz.magnify_block_riesz`); its gains
+for each are measured by ``benchmarks/riesz_gain.py``.
 """
 
 from __future__ import annotations

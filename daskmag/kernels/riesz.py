@@ -2,44 +2,69 @@
 
 Wadhwa, Rubinstein, Durand & Freeman, "Riesz Pyramids for Fast Phase-Based
 Video Magnification", ICCP 2014.  Instead of a complex steerable pyramid
-(here 4 complex orientations per octave), each octave holds one *real*
+(here 4 complex orientations per octave), each level holds one *real*
 band-pass image ``b``; its Riesz transform ``(r1, r2)`` makes the
 quaternion ``q = b + i r1 + j r2 = A exp(n phi)``, with amplitude ``A``,
 local phase ``phi`` and a local orientation ``theta`` (``n = i cos theta +
 j sin theta``).  Motion changes ``phi`` along ``theta`` only, so one real
-band per octave carries the motion of every orientation.
+band per level carries the motion of every orientation.
 
 Design
 ------
 Pyramid
     Frequency-domain, with the radial filters of the octave steerable
     pyramid (:mod:`daskmag.kernels.pyramid`, after Portilla & Simoncelli and MIT's
-    ``getFilters``): raised cosines in log frequency, one octave wide, whose
-    squares sum to one at every frequency.  The pyramid is therefore a tight
-    frame and :func:`collapse` of :func:`decompose` is exact to float32
-    round-off (measured: max error 1.7e-6 on unit-variance noise, see the
-    tests).  The paper builds a Laplacian-like pyramid from small spatial
-    filters instead, which is fast in C++/GLSL but only nearly invertible
-    and, in NumPy, many strided passes; here one real FFT (``rfft2``) per
-    frame, cropped per level, gives every level (and its Riesz transform,
-    below) at its own sampling, exactly band-limited and with the same
-    wrap-around boundaries as the octave kernel, so the two kernels magnify
-    the same frequencies and their gains can be compared directly.
+    ``getFilters``): raised cosines in log frequency whose squares sum to
+    one at every frequency.  The pyramid is therefore a tight frame and
+    :func:`collapse` of :func:`decompose` is exact to float32 round-off
+    (measured: max error 1.7e-6 on unit-variance noise, see the tests).
+    The paper builds a Laplacian-like pyramid from small spatial filters
+    instead, which is fast in C++/GLSL but only nearly invertible and, in
+    NumPy, many strided passes; here one real FFT (``rfft2``) per frame,
+    cropped per level, gives every level (and its Riesz transform, below)
+    at its own sampling, exactly band-limited and with the same wrap-around
+    boundaries as the octave kernel.
 Levels
-    Level ``k`` is the steerable pyramid's radial band ``k + 1``: support
-    ``[pi / 2**(k+3), pi / 2**(k+1)]`` (peak at ``pi / 2**(k+2)``), sampled
-    every ``2**(k+1)`` pixels.  The finest octave ``[pi/4, pi]`` is left in
-    the unprocessed high-pass residual (:data:`SKIP_OCTAVES`).  Two reasons:
-    (1) at the usual ``alpha * motion`` of about a pixel its phase shifts
-    exceed pi/2 near Nyquist, beyond the method's bound (MIT's
-    ``alpha * delta < lambda / 4``), so that octave mostly adds ringing and
-    noise; (2) it would be held at full resolution, 3/4 of all
-    coefficients, and the temporal filter's cost is per coefficient: without
-    it the kernel has ``2/3 N`` phase series per frame of ``N`` pixels
-    against the octave kernel's ``3.3 N``.  The coarse octaves, which carry
-    the measured motion of natural (1/f) texture, coincide with the octave
-    pyramid's, and so does the low-pass residual: the number of processed
-    levels is ``floor(log2(min(H, W))) - 2 - SKIP_OCTAVES``.
+    Level ``k >= 1`` is the steerable pyramid's radial band ``k + 1``:
+    ``[pi / 2**(k+3), pi / 2**(k+1)]``, one-octave edges, sampled every
+    ``2**(k+1)`` pixels; the low-pass residual is the octave pyramid's.
+    Level 0 starts as band 1 (edge ``pi/8 .. pi/4``) but reaches up to
+    ``7/12 pi`` (:data:`REACH`) with a sharp, eighth-of-an-octave upper
+    edge (:data:`TOP_EDGE`), and is sampled as that allows (box of
+    ``7/12`` of the frame's samples along each axis, rounded up to an even,
+    7-smooth size for fast FFTs).  Above it, the high-pass residual is left
+    as it is.  Why (measured by ``benchmarks/riesz_gain.py`` on the tests'
+    texture; the gains below are at alpha 10, the octave kernel's 10.50):
+
+    - With band 1 as level 0 and nothing above it, the gain was 8.34: the
+      texture's motion, as registration sees it, sits mostly at ``pi/4 ..
+      pi/2``, half of which band 1's one-octave upper edge leaves in the
+      unprocessed residual.  A level of its own for ``[pi/4, pi]`` (the
+      paper's layout, ``skip_octaves=0, reach=1, edge=1``) gives 9.39, but
+      at full resolution: 4 times the coefficients, barely faster than
+      the octave kernel.  Level 0 covering ``pi/4 .. 7/12 pi`` takes that
+      motion with 1.36 times band 1's coefficients (on 432x192 frames).
+      Above ``pi/2`` phase shifts of ``alpha`` times the motion pass the
+      method's bound (MIT's ``alpha * delta < lambda / 4``); reaching
+      further still raises the gain a little (``reach=0.7``: 9.79) for a
+      level 0 1.6 times larger again.
+    - One real band per level moves each point along its dominant
+      orientation only: on isotropic texture, where orientations overlap,
+      the paper's layout magnifies as the 2-orientation octave kernel
+      does (9.39 against 9.45), less than 4 orientations.  To first order
+      a phase-only change of a level is ``alpha (db - b dA / A)`` where
+      ``alpha db`` is wanted: the part of a motion that changes the local
+      amplitude is not magnified (the paper's method, kept).
+    - Where orientations overlap, the phase shift also distorts: the
+      third harmonic of a 0.1 px, 5 Hz motion magnified 10 times is
+      0.005-0.008 px (octave kernel 0.0001), and 15 Hz, the tests'
+      out-of-band frequency, is exactly 3 x 5 Hz; out-of-band motion by
+      itself is left exactly as it is.  The paper's amplitude-weighted
+      spatial smoothing of the phase shifts (``sigma``, default
+      :data:`SIGMA` = 0.75 px; only level 0 gets more than
+      :data:`MIN_SMOOTHING` samples of it) cuts the out-of-band error by a
+      third for a 2.5% lower gain: 9.54 and out of band 1.019 (without it
+      9.78 and 1.030).
 Riesz transform
     Exact, in the frequency domain: ``R = -i omega / |omega|`` on the level's
     spectrum, computed with the band itself in one batched inverse real FFT
@@ -57,23 +82,21 @@ Processing (as :func:`daskmag.kernels.phase.magnify_block`)
     :meth:`daskmag.kernels.temporal.TemporalFilter.phase` (no reference frame, so
     any time chunking gives the same result; the clip's ends are continued
     by linear prediction), multiplied by ``alpha`` (or attenuate-other with
-    ``reference``), optionally smoothed with an amplitude-weighted Gaussian,
-    and each coefficient is phase-shifted: ``Re(q exp(n m))``.  Only the
-    change ``Re(q exp(n m)) - b`` is collapsed and added to the luminance
-    (YIQ's Y), so ``alpha = 0`` returns the input exactly.
+    ``reference``), smoothed with an amplitude-weighted Gaussian (as the
+    paper), and each coefficient is
+    phase-shifted: ``Re(q exp(n m))``.  Only the change ``Re(q exp(n m)) -
+    b`` is collapsed and added to the luminance (YIQ's Y), so ``alpha = 0``
+    returns the input exactly.
 
 Measured (``benchmarks/riesz_speed.py``, one thread, guitar.mp4 432x192, a
-200-frame block, FIR 72-92 Hz at 600 fps): 4-6 ms per output frame against
-the octave kernel's 17-29, 3.7-4.6 times faster; with ``skip_octaves=0``
-only 1.2 times.  Gains on the tests' clips (alpha 10, 0.1 px at 5 Hz in
-band and 15 Hz out): a grating 10.99 (octave kernel 10.99); broadband
-texture 8.3 (every octave: 9.4; octave kernel 10.5, with 2 orientations
-9.45).  To first order in the motion, a phase-only change of a level is
-``alpha (db - b dA / A)`` where ``alpha db`` is wanted: the part of a motion
-that changes the local amplitude is not magnified.  A translating grating
-keeps its amplitude; broadband texture, whose several overlapping
-orientations one real band cannot separate, does not (the oriented bands of
-the steerable pyramid have smoother envelopes, so they lose less).
+200-frame block, FIR 72-92 Hz at 600 fps, CPU time, medians of 5 alternating
+runs on the shared 2-core machine under load): 7.0 ms per output frame
+against the octave kernel's 21.8 inside a clip (3.1 times faster), 5.3
+against 17.4 at a clip's ends (3.3 times); the former layout (level 0 up
+to pi/2, no smoothing) 4.0 and 3.6 times, for a texture gain of 8.34.
+Gains (``benchmarks/riesz_gain.py``, alpha 10, the tests' clips): texture
+9.54 (octave kernel 10.50, so 0.91 of it), out of band 1.019; grating
+10.98, out of band 1.019.
 """
 
 from __future__ import annotations
@@ -571,7 +594,7 @@ def smooth_shift(shift, amplitude, sigma):
     xp, ndimage = array_module(amplitude), ndimage_module(amplitude)
     sigmas = (0.0, 0.0) + tuple(sigma)
     weighted = xp.multiply(shift, amplitude[:, None], dtype=xp.float32)
-    weighted = ndimage.gaussian_filter(weighted, sigmas, mode="wrap", truncate=3.0, output=weighted)
+    weighted = ndimage.gaussian_filter(weighted, sigmas, mode="wrap", truncate=3.0)
     weight = ndimage.gaussian_filter(amplitude, sigmas[1:], mode="wrap", truncate=3.0)
     weight += xp.finfo(xp.float32).tiny
     weighted /= weight[:, None]
@@ -694,12 +717,11 @@ def magnify_block_riesz(rgb, temporal, alpha: float, start: int = 0, stop: int |
         :func:`daskmag.kernels.temporal.reference_highpass`).
     levels : int, optional
         Processed levels (octaves); default :func:`default_levels`.
-    skip_octaves : int
-        Finest octaves left unprocessed (:func:`riesz_filters`); 0 also
-        magnifies ``[pi/4, pi]``, at full resolution: four times the
-        coefficients, and measured about as slow as the octave kernel, for
-        an in-band gain on broadband texture of 9.4 instead of 8.3 (alpha
-        10; octave kernel 10.5).
+    skip_octaves, reach, edge :
+        The levels (:func:`riesz_filters`).  The default level 0 reaches
+        ``7/12 pi``; ``skip_octaves=0`` gives ``[pi/4, pi]`` a level of its
+        own, at full resolution: four times the coefficients, about as slow
+        as the octave kernel (see the module docstring for the gains).
     keep_bytes : int
         Keep the core frames' Riesz triples between passes when they fit in
         this many bytes, else recompute them; store the increments as
