@@ -30,6 +30,11 @@ Example::
 
     python benchmarks/riesz_speed.py                  # guitar.mp4 if present
     python benchmarks/riesz_speed.py --synthetic --frames 200 --repeats 3
+    python benchmarks/riesz_speed.py --reach 0.5 --edge 1 --sigma 0   # the former layout
+
+``--reach``, ``--edge`` and ``--sigma`` set the Riesz kernel's options of
+those names (:func:`daskmag.kernels.riesz.magnify_block_riesz`); its gains
+for each are measured by ``benchmarks/riesz_gain.py``.
 """
 
 from __future__ import annotations
@@ -72,6 +77,12 @@ def main(argv=None) -> int:
     parser.add_argument("--layouts", default="interior,clip-ends", help="comma-separated block layouts")
     parser.add_argument("--skip-octaves", type=int, default=None,
                         help="the Riesz kernel's skip_octaves (default: daskmag.kernels.riesz.SKIP_OCTAVES)")
+    parser.add_argument("--reach", type=float, default=None,
+                        help="the Riesz kernel's reach (default: daskmag.kernels.riesz.top_cutoff)")
+    parser.add_argument("--edge", type=float, default=None,
+                        help="the Riesz kernel's edge, octaves (default: daskmag.kernels.riesz.TOP_EDGE)")
+    parser.add_argument("--sigma", type=float, default=None,
+                        help="the Riesz kernel's sigma, px (default: its own default)")
     args = parser.parse_args(argv)
 
     from daskmag.kernels.phase import magnify_block
@@ -96,13 +107,17 @@ def main(argv=None) -> int:
     }
     skip = SKIP_OCTAVES if args.skip_octaves is None else args.skip_octaves
 
+    options = {name: value for name, value in (("reach", args.reach), ("edge", args.edge), ("sigma", args.sigma))
+               if value is not None}
+
     def riesz(*a, **k):
-        return magnify_block_riesz(*a, skip_octaves=skip, **k)
+        return magnify_block_riesz(*a, skip_octaves=skip, **options, **k)
 
     kernels = {"octave": magnify_block, "riesz": riesz}
     print(f"block: {source}, {n} frames of {width}x{height}, FIR {band}, halo {before}+{after}")
-    levels = [level.shape for level in riesz_filters((height, width), skip_octaves=skip).levels]
-    print(f"Riesz levels (skip_octaves={skip}): {levels}")
+    shape_options = {name: options[name] for name in ("reach", "edge") if name in options}
+    levels = [level.shape for level in riesz_filters((height, width), skip_octaves=skip, **shape_options).levels]
+    print(f"Riesz levels (skip_octaves={skip}, {options or 'defaults'}): {levels}")
     print(f"single thread: OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, numpy {np.__version__}")
     ratios = {}
     for layout in args.layouts.split(","):

@@ -182,8 +182,8 @@ def _magnify_chunk(block, temporal, alpha, spec, halos, margins=(0, 0), sigma=0.
         from ..kernels.riesz import SKIP_OCTAVES, magnify_block_riesz
 
         levels = None if spec.levels is None else max(1, spec.levels - SKIP_OCTAVES)
-        out = magnify_block_riesz(block, temporal, alpha, start, stop, pad_before, pad_after, sigma=sigma,
-                                  reference=reference, levels=levels)
+        out = magnify_block_riesz(block, temporal, alpha, start, stop, pad_before, pad_after,
+                                  sigma=sigma or None, reference=reference, levels=levels)  # 0: its default
     else:
         out = magnify_block(block, temporal, alpha, spec, start, stop, pad_before=pad_before,
                             pad_after=pad_after, sigma=sigma, reference=reference)

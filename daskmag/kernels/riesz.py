@@ -2,44 +2,69 @@
 
 Wadhwa, Rubinstein, Durand & Freeman, "Riesz Pyramids for Fast Phase-Based
 Video Magnification", ICCP 2014.  Instead of a complex steerable pyramid
-(here 4 complex orientations per octave), each octave holds one *real*
+(here 4 complex orientations per octave), each level holds one *real*
 band-pass image ``b``; its Riesz transform ``(r1, r2)`` makes the
 quaternion ``q = b + i r1 + j r2 = A exp(n phi)``, with amplitude ``A``,
 local phase ``phi`` and a local orientation ``theta`` (``n = i cos theta +
 j sin theta``).  Motion changes ``phi`` along ``theta`` only, so one real
-band per octave carries the motion of every orientation.
+band per level carries the motion of every orientation.
 
 Design
 ------
 Pyramid
     Frequency-domain, with the radial filters of the octave steerable
     pyramid (:mod:`daskmag.kernels.pyramid`, after Portilla & Simoncelli and MIT's
-    ``getFilters``): raised cosines in log frequency, one octave wide, whose
-    squares sum to one at every frequency.  The pyramid is therefore a tight
-    frame and :func:`collapse` of :func:`decompose` is exact to float32
-    round-off (measured: max error 1.7e-6 on unit-variance noise, see the
-    tests).  The paper builds a Laplacian-like pyramid from small spatial
-    filters instead, which is fast in C++/GLSL but only nearly invertible
-    and, in NumPy, many strided passes; here one real FFT (``rfft2``) per
-    frame, cropped per level, gives every level (and its Riesz transform,
-    below) at its own sampling, exactly band-limited and with the same
-    wrap-around boundaries as the octave kernel, so the two kernels magnify
-    the same frequencies and their gains can be compared directly.
+    ``getFilters``): raised cosines in log frequency whose squares sum to
+    one at every frequency.  The pyramid is therefore a tight frame and
+    :func:`collapse` of :func:`decompose` is exact to float32 round-off
+    (measured: max error 1.7e-6 on unit-variance noise, see the tests).
+    The paper builds a Laplacian-like pyramid from small spatial filters
+    instead, which is fast in C++/GLSL but only nearly invertible and, in
+    NumPy, many strided passes; here one real FFT (``rfft2``) per frame,
+    cropped per level, gives every level (and its Riesz transform, below)
+    at its own sampling, exactly band-limited and with the same wrap-around
+    boundaries as the octave kernel.
 Levels
-    Level ``k`` is the steerable pyramid's radial band ``k + 1``: support
-    ``[pi / 2**(k+3), pi / 2**(k+1)]`` (peak at ``pi / 2**(k+2)``), sampled
-    every ``2**(k+1)`` pixels.  The finest octave ``[pi/4, pi]`` is left in
-    the unprocessed high-pass residual (:data:`SKIP_OCTAVES`).  Two reasons:
-    (1) at the usual ``alpha * motion`` of about a pixel its phase shifts
-    exceed pi/2 near Nyquist, beyond the method's bound (MIT's
-    ``alpha * delta < lambda / 4``), so that octave mostly adds ringing and
-    noise; (2) it would be held at full resolution, 3/4 of all
-    coefficients, and the temporal filter's cost is per coefficient: without
-    it the kernel has ``2/3 N`` phase series per frame of ``N`` pixels
-    against the octave kernel's ``3.3 N``.  The coarse octaves, which carry
-    the measured motion of natural (1/f) texture, coincide with the octave
-    pyramid's, and so does the low-pass residual: the number of processed
-    levels is ``floor(log2(min(H, W))) - 2 - SKIP_OCTAVES``.
+    Level ``k >= 1`` is the steerable pyramid's radial band ``k + 1``:
+    ``[pi / 2**(k+3), pi / 2**(k+1)]``, one-octave edges, sampled every
+    ``2**(k+1)`` pixels; the low-pass residual is the octave pyramid's.
+    Level 0 starts as band 1 (edge ``pi/8 .. pi/4``) but reaches up to
+    ``7/12 pi`` (:data:`REACH`) with a sharp, eighth-of-an-octave upper
+    edge (:data:`TOP_EDGE`), and is sampled as that allows (box of
+    ``7/12`` of the frame's samples along each axis, rounded up to an even,
+    7-smooth size for fast FFTs).  Above it, the high-pass residual is left
+    as it is.  Why (measured by ``benchmarks/riesz_gain.py`` on the tests'
+    texture; the gains below are at alpha 10, the octave kernel's 10.50):
+
+    - With band 1 as level 0 and nothing above it, the gain was 8.34: the
+      texture's motion, as registration sees it, sits mostly at ``pi/4 ..
+      pi/2``, half of which band 1's one-octave upper edge leaves in the
+      unprocessed residual.  A level of its own for ``[pi/4, pi]`` (the
+      paper's layout, ``skip_octaves=0, reach=1, edge=1``) gives 9.39, but
+      at full resolution: 4 times the coefficients, barely faster than
+      the octave kernel.  Level 0 covering ``pi/4 .. 7/12 pi`` takes that
+      motion with 1.36 times band 1's coefficients (on 432x192 frames).
+      Above ``pi/2`` phase shifts of ``alpha`` times the motion pass the
+      method's bound (MIT's ``alpha * delta < lambda / 4``); reaching
+      further still raises the gain a little (``reach=0.7``: 9.79) for a
+      level 0 1.6 times larger again.
+    - One real band per level moves each point along its dominant
+      orientation only: on isotropic texture, where orientations overlap,
+      the paper's layout magnifies as the 2-orientation octave kernel
+      does (9.39 against 9.45), less than 4 orientations.  To first order
+      a phase-only change of a level is ``alpha (db - b dA / A)`` where
+      ``alpha db`` is wanted: the part of a motion that changes the local
+      amplitude is not magnified (the paper's method, kept).
+    - Where orientations overlap, the phase shift also distorts: the
+      third harmonic of a 0.1 px, 5 Hz motion magnified 10 times is
+      0.005-0.008 px (octave kernel 0.0001), and 15 Hz, the tests'
+      out-of-band frequency, is exactly 3 x 5 Hz; out-of-band motion by
+      itself is left exactly as it is.  The paper's amplitude-weighted
+      spatial smoothing of the phase shifts (``sigma``, default
+      :data:`SIGMA` = 0.75 px; only level 0 gets more than
+      :data:`MIN_SMOOTHING` samples of it) cuts the out-of-band error by a
+      third for a 2.5% lower gain: 9.54 and out of band 1.019 (without it
+      9.78 and 1.030).
 Riesz transform
     Exact, in the frequency domain: ``R = -i omega / |omega|`` on the level's
     spectrum, computed with the band itself in one batched inverse real FFT
@@ -57,23 +82,21 @@ Processing (as :func:`daskmag.kernels.phase.magnify_block`)
     :meth:`daskmag.kernels.temporal.TemporalFilter.phase` (no reference frame, so
     any time chunking gives the same result; the clip's ends are continued
     by linear prediction), multiplied by ``alpha`` (or attenuate-other with
-    ``reference``), optionally smoothed with an amplitude-weighted Gaussian,
-    and each coefficient is phase-shifted: ``Re(q exp(n m))``.  Only the
-    change ``Re(q exp(n m)) - b`` is collapsed and added to the luminance
-    (YIQ's Y), so ``alpha = 0`` returns the input exactly.
+    ``reference``), smoothed with an amplitude-weighted Gaussian (as the
+    paper), and each coefficient is
+    phase-shifted: ``Re(q exp(n m))``.  Only the change ``Re(q exp(n m)) -
+    b`` is collapsed and added to the luminance (YIQ's Y), so ``alpha = 0``
+    returns the input exactly.
 
 Measured (``benchmarks/riesz_speed.py``, one thread, guitar.mp4 432x192, a
-200-frame block, FIR 72-92 Hz at 600 fps): 4-6 ms per output frame against
-the octave kernel's 17-29, 3.7-4.6 times faster; with ``skip_octaves=0``
-only 1.2 times.  Gains on the tests' clips (alpha 10, 0.1 px at 5 Hz in
-band and 15 Hz out): a grating 10.99 (octave kernel 10.99); broadband
-texture 8.3 (every octave: 9.4; octave kernel 10.5, with 2 orientations
-9.45).  To first order in the motion, a phase-only change of a level is
-``alpha (db - b dA / A)`` where ``alpha db`` is wanted: the part of a motion
-that changes the local amplitude is not magnified.  A translating grating
-keeps its amplitude; broadband texture, whose several overlapping
-orientations one real band cannot separate, does not (the oriented bands of
-the steerable pyramid have smoother envelopes, so they lose less).
+200-frame block, FIR 72-92 Hz at 600 fps, CPU time, medians of 5 alternating
+runs on the shared 2-core machine under load): 7.0 ms per output frame
+against the octave kernel's 21.8 inside a clip (3.1 times faster), 5.3
+against 17.4 at a clip's ends (3.3 times); the former layout (level 0 up
+to pi/2, no smoothing) 4.0 and 3.6 times, for a texture gain of 8.34.
+Gains (``benchmarks/riesz_gain.py``, alpha 10, the tests' clips): texture
+9.54 (octave kernel 10.50, so 0.91 of it), out of band 1.019; grating
+10.98, out of band 1.019.
 """
 
 from __future__ import annotations
@@ -88,8 +111,16 @@ from .backend import array_module, fft_module, ndimage_module, scratch_arrays
 from .colourspace import add_luma, luma
 from .temporal import FIRFilter, TemporalFilter
 
-#: Finest octaves left unprocessed in the high-pass residual (see the module docstring).
+#: Finest octaves of the octave pyramid without a level of their own (see the module docstring).
 SKIP_OCTAVES = 1
+#: The finest processed level reaches ``REACH / 2**SKIP_OCTAVES`` of Nyquist (7/12 pi) ...
+REACH = 7 / 6
+#: ... with an upper raised-cosine edge this many octaves wide.
+TOP_EDGE = 0.125
+#: Default amplitude-weighted smoothing of the phase shifts, pixels of the frame.
+SIGMA = 0.75
+#: Levels where the smoothing is under this many of their samples are not smoothed.
+MIN_SMOOTHING = 0.25
 #: Bytes of one working strip of a level's phase series (all frames of the block).
 STRIP_BYTES = 16 * 2**20
 #: Bytes of the per-batch temporaries of spatial analysis and synthesis.
@@ -149,21 +180,33 @@ class RieszFilters:
     lowpass: RieszLevel
 
 
-def _radial(radius, cutoff):
-    """Raised-cosine (log2 frequency, one octave) high/low masks below ``cutoff``;
+def _radial(radius, cutoff, width: float = 1.0):
+    """Raised-cosine (log2 frequency, ``width`` octaves) high/low masks below ``cutoff``;
     their squares sum to one (as :func:`daskmag.kernels.pyramid._radial_pair`)."""
     with np.errstate(divide="ignore"):
-        log_rad = np.clip(np.log2(radius / cutoff), -1.0, 0.0)
+        log_rad = np.clip(np.log2(radius / cutoff) / width, -1.0, 0.0)
     high = np.abs(np.cos(log_rad * np.pi / 2.0))
     low = np.sqrt(np.clip(1.0 - high**2, 0.0, None))
     return high, low
 
 
-def _box_size(n: int, step: int) -> int:
+def _box_size(n: int, step: float) -> int:
     """Samples along an axis of ``n`` pixels for a band limited to ``pi / step``:
-    even, holding every frequency up to ``n / (2 step)`` bins, at most ``n``."""
-    size = 2 * -(-n // (2 * step))
-    return n if size >= n else size
+    even, holding every frequency up to ``n / (2 step)`` bins, and a product of
+    2, 3, 5 and 7 (fast FFTs; a larger box only samples the band more finely),
+    at most ``n``."""
+    size = 2 * math.ceil(n / (2 * step) - 1e-9)
+    while size < n and not _smooth(size):
+        size += 2
+    return n if size >= n else int(size)
+
+
+def _smooth(n: int) -> bool:
+    """``n`` has no prime factor above 7."""
+    for p in (2, 3, 5, 7):
+        while n % p == 0:
+            n //= p
+    return n == 1
 
 
 def _crop(array, level: RieszLevel):
@@ -219,9 +262,18 @@ def _make_level(filter_full, shape, step, riesz: bool) -> RieszLevel:
     return RieszLevel((h, w), rows, cols, analysis, (box / scale).astype(np.float32))
 
 
+def top_cutoff(skip_octaves: int = SKIP_OCTAVES, reach: float | None = None) -> float:
+    """Upper cut-off of the finest processed level, as a fraction of Nyquist:
+    ``reach``, or by default ``min(1, REACH / 2**skip_octaves)``."""
+    if reach is None:
+        return min(1.0, REACH * 2.0 ** -int(skip_octaves))
+    return float(reach)
+
+
 @functools.lru_cache(maxsize=32)
 def riesz_filters(shape: tuple[int, int], levels: int | None = None,
-                  skip_octaves: int = SKIP_OCTAVES) -> RieszFilters:
+                  skip_octaves: int = SKIP_OCTAVES, reach: float | None = None,
+                  edge: float = TOP_EDGE) -> RieszFilters:
     """The Riesz pyramid's filters on frames of ``shape`` (built once per size).
 
     Parameters
@@ -229,14 +281,25 @@ def riesz_filters(shape: tuple[int, int], levels: int | None = None,
     shape : (H, W)
     levels : int, optional
         Processed levels; default :func:`default_levels`.  With ``s =
-        skip_octaves``, level ``k`` is the octave ``[pi / 2**(k+s+2), pi /
-        2**(k+s)]`` (raised-cosine edges, peak at ``pi / 2**(k+s+1)``),
-        sampled every ``2**(k+s)`` pixels: the octave steerable pyramid's
-        radial band ``k + s``.
+        skip_octaves``, level ``k >= 1`` is the octave ``[pi / 2**(k+s+2),
+        pi / 2**(k+s)]`` (raised-cosine edges, peak at ``pi /
+        2**(k+s+1)``), sampled every ``2**(k+s)`` pixels: the octave
+        steerable pyramid's radial band ``k + s``.  Level 0 has the same
+        lower edge (``pi / 2**(s+2)`` to ``pi / 2**(s+1)``) but reaches up to
+        ``reach * pi``, with an ``edge``-octave raised-cosine upper edge, and
+        is sampled as that allows (every ``1 / reach`` pixels, rounded to an
+        even number of samples).
     skip_octaves : int
-        Octaves below Nyquist left in the high-pass residual (its mask is 1
-        above ``pi / 2**s``, with a one-octave raised-cosine edge below);
-        0 is the steerable pyramid's ``[pi/2, pi]`` residual.
+        The octave pyramid's finest octaves that get no level of their own
+        (0: the steerable pyramid's levels).
+    reach : float, optional
+        Level 0's upper cut-off as a fraction of Nyquist, in ``(0, 1]``;
+        default :func:`top_cutoff` (``7/12`` with ``s = 1``).  ``2**-s`` with
+        ``edge = 1`` is the octave pyramid's band ``s``.
+    edge : float
+        Width in octaves of level 0's upper raised-cosine edge, in ``(0, 1]``;
+        the high-pass residual above it is its complement (squares sum to
+        one), so the pyramid stays a tight frame.
 
     Returns
     -------
@@ -251,18 +314,24 @@ def riesz_filters(shape: tuple[int, int], levels: int | None = None,
         raise ValueError(f"levels must be at least 1, got {levels}")
     if skip_octaves < 0:
         raise ValueError(f"skip_octaves must be at least 0, got {skip_octaves}")
+    reach, edge = top_cutoff(skip_octaves, reach), float(edge)
+    if not 0.0 < edge <= 1.0:
+        raise ValueError(f"edge must be in (0, 1] octaves, got {edge:g}")
+    if not 2.0 ** -(skip_octaves + 1) <= reach * 2.0 ** -edge and reach <= 1.0:
+        raise ValueError(f"reach must be at most 1 and its edge above pi/2**{skip_octaves + 1}, got {reach:g}")
     fy = np.fft.fftfreq(height)[:, None]
     fx = np.fft.rfftfreq(width)[None, :]
     radius = 2.0 * np.hypot(fx, fy)  # Nyquist = 1, as daskmag.kernels.pyramid
     # the residual above the levels
-    _, low = _radial(radius, 2.0 ** -skip_octaves)
+    _, low = _radial(radius, reach, edge)
     highpass = np.sqrt(np.clip(1.0 - low**2, 0.0, None))
     out = []
     for k in range(levels):
         octave = k + skip_octaves
         high, next_low = _radial(radius, 2.0 ** -(octave + 1))
         # band = low-pass at this octave's cut-off times high-pass at the next
-        out.append(_make_level(low * high, (height, width), 2**octave, riesz=True))
+        step = 1.0 / reach if k == 0 else 2**octave
+        out.append(_make_level(low * high, (height, width), step, riesz=True))
         low = next_low
     lowpass = _make_level(low, (height, width), 2 ** (levels + skip_octaves), riesz=False)
     return RieszFilters((height, width), highpass.astype(np.float32), tuple(out), lowpass)
@@ -324,13 +393,14 @@ def synthesise_level_into(out, coefficients, level: RieszLevel):
     return _add_box(out, box, level)
 
 
-def decompose(image, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES):
+def decompose(image, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES,
+              reach: float | None = None, edge: float = TOP_EDGE):
     """Decompose real image(s) into the Riesz pyramid.
 
     Parameters
     ----------
     image : float array (..., H, W), NumPy or CuPy
-    levels, skip_octaves : int, optional
+    levels, skip_octaves, reach, edge : optional
         As :func:`riesz_filters`.
 
     Returns
@@ -342,7 +412,7 @@ def decompose(image, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES
     """
     xp, fft = array_module(image), fft_module(image)
     shape = image.shape[-2:]
-    filters = riesz_filters(tuple(shape), levels, skip_octaves)
+    filters = riesz_filters(tuple(shape), levels, skip_octaves, reach, edge)
     spectrum = half_spectrum(image)
     highpass = fft.irfft2(spectrum * xp.asarray(filters.highpass), s=shape)
     bands = [analyse_level(spectrum, level) for level in filters.levels]
@@ -351,7 +421,8 @@ def decompose(image, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES
     return {"highpass": highpass.astype(xp.float32), "levels": bands, "lowpass": lowpass.astype(xp.float32)}
 
 
-def collapse(pyramid, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES):
+def collapse(pyramid, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES,
+              reach: float | None = None, edge: float = TOP_EDGE):
     """Rebuild the image(s) from :func:`decompose` (only the bands ``b`` are used).
 
     Returns
@@ -361,7 +432,7 @@ def collapse(pyramid, levels: int | None = None, skip_octaves: int = SKIP_OCTAVE
     highpass = pyramid["highpass"]
     xp, fft = array_module(highpass), fft_module(highpass)
     shape = highpass.shape[-2:]
-    filters = riesz_filters(tuple(shape), levels, skip_octaves)
+    filters = riesz_filters(tuple(shape), levels, skip_octaves, reach, edge)
     spectrum = fft.rfft2(highpass) * xp.asarray(filters.highpass)
     for triple, level in zip(pyramid["levels"], filters.levels):
         synthesise_level_into(spectrum, triple[0], level)
@@ -513,12 +584,18 @@ def smooth_shift(shift, amplitude, sigma):
     shift : float array (n, 2, h, w)
     amplitude : float32 array (n, h, w)
     sigma : (float, float)
-        Along rows and columns, in the level's samples.
+        Along rows and columns, in the level's samples; the Gaussian is cut
+        at 3 sigma (the default's 0.5 samples: 3 taps).
+
+    Returns
+    -------
+    float32 array (n, 2, h, w)
     """
     xp, ndimage = array_module(amplitude), ndimage_module(amplitude)
     sigmas = (0.0, 0.0) + tuple(sigma)
-    weighted = ndimage.gaussian_filter(shift.astype(xp.float32) * amplitude[:, None], sigmas, mode="wrap")
-    weight = ndimage.gaussian_filter(amplitude, sigmas[1:], mode="wrap")
+    weighted = xp.multiply(shift, amplitude[:, None], dtype=xp.float32)
+    weighted = ndimage.gaussian_filter(weighted, sigmas, mode="wrap", truncate=3.0)
+    weight = ndimage.gaussian_filter(amplitude, sigmas[1:], mode="wrap", truncate=3.0)
     weight += xp.finfo(xp.float32).tiny
     weighted /= weight[:, None]
     return weighted
@@ -574,6 +651,8 @@ def apply_phase_shifts(rgb, phase_shifts, filters: RieszFilters, kept=None, sigm
     sigma : float
         Amplitude-weighted smoothing (:func:`smooth_shift`) over this many
         pixels of the frame (scaled to each level's sampling); 0: none.
+        Levels where it is under :data:`MIN_SMOOTHING` samples are not
+        smoothed (a Gaussian of 0.25 samples weighs its neighbours 3e-4).
 
     Returns
     -------
@@ -591,10 +670,12 @@ def apply_phase_shifts(rgb, phase_shifts, filters: RieszFilters, kept=None, sigm
         for j, level in enumerate(filters.levels):
             triple = kept[j][:, t0:t1] if kept is not None else analyse_level(spectrum, level)
             shift = phase_shifts[j][t0:t1]
-            if sigma:
-                amplitude = xp.sqrt(triple[0] ** 2 + triple[1] ** 2 + triple[2] ** 2)
-                level_sigma = (sigma * level.shape[0] / height, sigma * level.shape[1] / width)
-                shift = smooth_shift(shift, amplitude, level_sigma)
+            level_sigma = (sigma * level.shape[0] / height, sigma * level.shape[1] / width)
+            if max(level_sigma) >= MIN_SMOOTHING:
+                amplitude = triple[0] * triple[0]
+                amplitude += triple[1] * triple[1]
+                amplitude += triple[2] * triple[2]
+                shift = smooth_shift(shift, xp.sqrt(amplitude, out=amplitude), level_sigma)
             synthesise_level_into(change, shifted_change(triple, shift), level)
         delta = image_from_half_spectrum(change, (height, width))
         out[t0:t1] = add_luma(rgb[t0:t1], delta)
@@ -602,9 +683,10 @@ def apply_phase_shifts(rgb, phase_shifts, filters: RieszFilters, kept=None, sigm
 
 
 def magnify_block_riesz(rgb, temporal, alpha: float, start: int = 0, stop: int | None = None,
-                        pad_before: int = 0, pad_after: int = 0, sigma: float = 0.0,
+                        pad_before: int = 0, pad_after: int = 0, sigma: float | None = None,
                         reference: TemporalFilter | None = None, levels: int | None = None,
-                        skip_octaves: int = SKIP_OCTAVES, keep_bytes: int = KEEP_BYTES):
+                        skip_octaves: int = SKIP_OCTAVES, keep_bytes: int = KEEP_BYTES,
+                        reach: float | None = None, edge: float = TOP_EDGE):
     """Magnify motion in a block of RGB frames with a Riesz pyramid; return frames ``[start, stop)``.
 
     The same contract as :func:`daskmag.kernels.phase.magnify_block` (Wadhwa et al.,
@@ -625,20 +707,21 @@ def magnify_block_riesz(rgb, temporal, alpha: float, start: int = 0, stop: int |
         before and ``halo_after`` after must be present in ``rgb`` or
         supplied by ``pad_before`` / ``pad_after`` (linear prediction at the
         clip's ends).
-    sigma : float
+    sigma : float, optional
         Amplitude-weighted Gaussian smoothing of the phase shifts, in pixels
-        of the frame; 0: none.
+        of the frame (:func:`apply_phase_shifts`); 0: none; default
+        :data:`SIGMA`, which the Riesz phase needs on broadband texture (see
+        the module docstring).
     reference : TemporalFilter, optional
         Remove motion outside the band (``--attenuate-other``,
         :func:`daskmag.kernels.temporal.reference_highpass`).
     levels : int, optional
         Processed levels (octaves); default :func:`default_levels`.
-    skip_octaves : int
-        Finest octaves left unprocessed (:func:`riesz_filters`); 0 also
-        magnifies ``[pi/4, pi]``, at full resolution: four times the
-        coefficients, and measured about as slow as the octave kernel, for
-        an in-band gain on broadband texture of 9.4 instead of 8.3 (alpha
-        10; octave kernel 10.5).
+    skip_octaves, reach, edge :
+        The levels (:func:`riesz_filters`).  The default level 0 reaches
+        ``7/12 pi``; ``skip_octaves=0`` gives ``[pi/4, pi]`` a level of its
+        own, at full resolution: four times the coefficients, about as slow
+        as the octave kernel (see the module docstring for the gains).
     keep_bytes : int
         Keep the core frames' Riesz triples between passes when they fit in
         this many bytes, else recompute them; store the increments as
@@ -663,7 +746,7 @@ def magnify_block_riesz(rgb, temporal, alpha: float, start: int = 0, stop: int |
     xp = array_module(rgb)
     stop = rgb.shape[0] if stop is None else stop
     n_frames, height, width, _ = rgb.shape
-    filters = riesz_filters((height, width), levels, skip_octaves)
+    filters = riesz_filters((height, width), levels, skip_octaves, reach, edge)
     count = sum(level.shape[0] * level.shape[1] for level in filters.levels)
     keep = (start, stop) if (stop - start) * count * 12 <= keep_bytes else None
     dtype = xp.float32 if n_frames * count * 8 <= keep_bytes else xp.float16
@@ -681,4 +764,5 @@ def magnify_block_riesz(rgb, temporal, alpha: float, start: int = 0, stop: int |
     shifts = [phase_shift(increments[j], temporal, alpha, start, stop, pad_before, pad_after,
                           reference, out=buffers[j][: stop - start])
               for j in range(len(buffers))]
+    sigma = SIGMA if sigma is None else float(sigma)
     return apply_phase_shifts(rgb[start:stop], shifts, filters, kept, sigma)

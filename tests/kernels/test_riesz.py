@@ -58,7 +58,8 @@ def test_collapse_of_decompose_is_the_image(shape, skip):
 def test_reconstruction_of_a_stack_of_frames_with_set_levels():
     frames = np.random.default_rng(2).random((5, 40, 56)).astype(np.float32)
     pyramid = decompose(frames, levels=2)
-    assert [triple.shape for triple in pyramid["levels"]] == [(3, 5, 20, 28), (3, 5, 10, 14)]
+    # level 0 reaches 7/12 of Nyquist: 23.3 x 32.7 samples, rounded up to even 7-smooth sizes
+    assert [triple.shape for triple in pyramid["levels"]] == [(3, 5, 24, 36), (3, 5, 10, 14)]
     assert np.abs(collapse(pyramid, levels=2) - frames).max() < 5e-6
 
 
@@ -76,12 +77,26 @@ def test_partial_half_spectrum_is_the_first_columns_of_rfft2():
 
 def test_levels_are_octaves_sampled_as_their_bandwidth_allows():
     filters = riesz_filters((192, 432))
-    # floor(log2(192)) - 2 = 5 octaves, as the octave pyramid, less the finest
+    # floor(log2(192)) - 2 = 5 octaves, as the octave pyramid, less the finest,
+    # whose lower part level 0 takes (up to 7/12 pi: 112 = 192 * 7/12, 252 = 432 * 7/12)
     assert len(filters.levels) == 4
-    assert [level.shape for level in filters.levels] == [(96, 216), (48, 108), (24, 54), (12, 28)]
+    assert [level.shape for level in filters.levels] == [(112, 252), (48, 108), (24, 54), (12, 28)]
     assert riesz_filters((192, 432)) is filters  # built once per size
+    # the octave pyramid's band 1 (reach pi/2, one-octave edge): every 2 pixels
+    assert riesz_filters((192, 432), reach=0.5, edge=1.0).levels[0].shape == (96, 216)
     with pytest.raises(ValueError, match="levels"):
         riesz_filters((64, 64), levels=0)
+    with pytest.raises(ValueError, match="reach"):
+        riesz_filters((64, 64), reach=0.26)  # its upper edge would overlap its lower edge
+    with pytest.raises(ValueError, match="edge"):
+        riesz_filters((64, 64), edge=0.0)
+
+
+@pytest.mark.parametrize("reach, edge", [(7 / 12, 0.125), (0.5, 1.0), (1.0, 0.125)])
+def test_level_zero_and_the_residual_above_it_are_a_tight_frame(reach, edge):
+    image = np.random.default_rng(4).standard_normal((72, 90)).astype(np.float32)
+    pyramid = decompose(image, reach=reach, edge=edge)
+    assert np.abs(collapse(pyramid, reach=reach, edge=edge) - image).max() < 5e-6
 
 
 @pytest.mark.parametrize("angle", [0.0, 0.5, np.pi / 2, 2.5])
@@ -148,20 +163,48 @@ def test_grating_gain_matches_the_octave_kernel(grating_clip, temporal, octave_g
 
 
 def test_broadband_texture_gain(texture_clip, temporal, octave_gains):
-    """One real band per octave moves each point along its dominant orientation only.
+    """Within 10% of the 4-orientation octave kernel's gain, out of band within 3% of 1.
 
-    On isotropic texture, where several orientations overlap, that magnifies
-    less than the 4-orientation octave pyramid: measured in-band gains 8.34
-    (default, finest octave unprocessed), 9.39 (every octave) against 10.50
-    (octave, 4 orientations) and 9.45 (octave, 2 orientations).
+    Measured (alpha 10): 9.54 against 10.50, out of band 1.019.  Why the
+    default layout: with the octave pyramid's band 1 as level 0 (reach pi/2,
+    one-octave edge) and nothing above it, 8.34, as texture moves most
+    (to the test's registration) at ``pi/4 .. pi/2``, where that band's edge
+    leaves half of it in the unprocessed residual; with every octave
+    processed (the paper's layout), 9.39, as the 2-orientation octave
+    kernel (9.45): one real band per octave moves each point along its
+    dominant orientation only, which on isotropic texture magnifies less
+    than four orientations.
     """
     default = gains(texture_clip, run(magnify_block_riesz, texture_clip, temporal))
-    every = gains(texture_clip, run(magnify_block_riesz, texture_clip, temporal, skip_octaves=0))
+    octave_band = gains(texture_clip, run(magnify_block_riesz, texture_clip, temporal, reach=0.5, edge=1.0,
+                                          sigma=0.0))
+    every = gains(texture_clip, run(magnify_block_riesz, texture_clip, temporal, skip_octaves=0, reach=1.0,
+                                    edge=1.0, sigma=0.0))
     four, two = octave_gains["texture", 4][0], octave_gains["texture", 2][0]
-    assert default[0] == pytest.approx(0.79 * four, rel=0.05)
-    assert every[0] == pytest.approx(four, rel=0.12)
-    assert every[0] == pytest.approx(two, rel=0.05)  # the paper's comparison
+    assert 0.9 * four <= default[0] <= 1.03 * (1 + ALPHA)
     assert default[1] == pytest.approx(1.0, abs=0.03)
+    assert octave_band[0] == pytest.approx(0.79 * four, rel=0.05)
+    assert every[0] == pytest.approx(two, rel=0.05)  # the paper's comparison
+
+
+def test_out_of_band_motion_is_untouched_and_in_band_motion_has_a_small_third_harmonic(temporal):
+    """What moves the out-of-band gain from 1: not the 15 Hz motion, which the
+    kernel leaves exactly as it is, but the third harmonic (15 Hz) of the
+    magnified 5 Hz motion.  Measured: 0.0052 px of 0.95 (0.55%; octave
+    kernel 0.0001); without the default smoothing 0.0065."""
+    from daskmag.measure.registration import sinusoid_amplitudes
+    from daskmag.synthetic import translating_clip
+
+    def amplitudes(clip):
+        return sinusoid_amplitudes(global_shifts(clip)[TRIM:-TRIM, 1], [IN_BAND, 3 * IN_BAND], FPS)
+
+    out_only = translating_clip(120, 128, 128, FPS, ((0.1, OUT_OF_BAND),))
+    assert np.array_equal(run(magnify_block_riesz, out_only, temporal), out_only)
+    in_only = translating_clip(120, 128, 128, FPS, ((0.1, IN_BAND),))
+    fundamental, harmonic = amplitudes(run(magnify_block_riesz, in_only, temporal))
+    unsmoothed = amplitudes(run(magnify_block_riesz, in_only, temporal, sigma=0.0))[1]
+    assert fundamental > 0.9 and harmonic < 0.01 * fundamental
+    assert harmonic < 0.9 * unsmoothed
 
 
 def test_vertical_motion_is_magnified(texture_clip, grating_clip, temporal):
@@ -215,12 +258,12 @@ def test_smoothing_keeps_a_uniform_motion(grating_clip, temporal):
 
 
 def test_attenuate_other_removes_out_of_band_motion(texture_clip, temporal):
-    """Measured 15 Hz gains: 0.31 by default (the unprocessed finest octave keeps
-    its motion), 0.21 with every octave (octave kernel: 0.05)."""
+    """Measured 15 Hz gains: 0.18 by default (the unprocessed residual above
+    7/12 pi keeps its motion), 0.20 with every octave (octave kernel: 0.05)."""
     reference = reference_highpass(BAND[0], FPS)
     halo = max(temporal.halo_before, reference.halo_before)
     plain = gains(texture_clip, run(magnify_block_riesz, texture_clip, temporal))
-    for skip, most in ((1, 0.35), (0, 0.25)):
+    for skip, most in ((1, 0.25), (0, 0.25)):
         out = magnify_block_riesz(texture_clip, temporal, ALPHA, 0, len(texture_clip), halo, halo,
                                   reference=reference, skip_octaves=skip)
         in_band, out_of_band = gains(texture_clip, out)
