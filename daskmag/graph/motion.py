@@ -96,8 +96,8 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
         temporal filter in strips, synthesis; :func:`staged_plan`), instead
         of one fused task per block that also analyses its neighbours' halo
         frames.  Default: staged where it applies (whole frames on the CPU,
-        a time-domain filter, more than one block, and a group of frames
-        that fits :data:`daskmag.plan.GROUP_BYTES`), else fused, in tiles
+        a time-domain filter, more than one block, no ``resources``, and a
+        group of frames that fits :data:`daskmag.plan.GROUP_BYTES`), else fused, in tiles
         for frames over :data:`daskmag.plan.AUTO_TILE_PIXELS` pixels unless
         ``tile`` says otherwise.  ``False``: always fused.  The two agree
         within one grey level (tested).
@@ -128,7 +128,7 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
     n_frames, height, width, _ = frames.shape
     plan = plan_motion(n_frames, height, width, temporal, reference, settings.pyramid, time_chunk=time_chunk,
                        tile=tile, tile_margin=tile_margin, min_blocks=min_blocks, block_bytes=block_bytes)
-    if staged is not False:
+    if staged is not False and resources is None:  # kernels placed by resources stay fused
         stages = staged_plan(frames.shape, plan, temporal, device, tile, min_blocks, time_chunk)
         if stages is not None:
             return _magnify_staged(frames, *stages, temporal, reference, settings)
