@@ -12,10 +12,6 @@ from fractions import Fraction
 from pathlib import Path
 
 from .errors import UserError
-from .kernels.pyramid import PYRAMID_KINDS
-from .kernels.temporal import DEFAULT_WINDOW, FILTER_KINDS
-from .settings import CRF_RANGE, ON_CORRUPT
-from .measure.cli import add_parser as add_measure_parser, run as measure_command
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -45,6 +41,12 @@ def _number(text):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # imported here, not at the top: main() tunes the process before NumPy loads
+    from .kernels.pyramid import PYRAMID_KINDS
+    from .kernels.temporal import DEFAULT_WINDOW, FILTER_KINDS
+    from .measure.cli import add_parser as add_measure_parser
+    from .settings import CRF_RANGE
+
     parser = _Parser(
         prog="daskmag",
         description="Phase-based video motion magnification on Dask (Wadhwa et al. 2013).",
@@ -260,17 +262,22 @@ def _add_input_choice(parser):
 
 
 def _add_on_corrupt(parser):
+    from .settings import ON_CORRUPT
+
     parser.add_argument("--on-corrupt", choices=ON_CORRUPT, default="stop",
                         help="a frame of the input that cannot be decoded: stop with an error naming "
                              "it (default), or repeat the previous frame with a warning")
 
 
 def main(argv=None) -> int:
+    from ._process import tune_process
+
+    tune_process()  # malloc, BLAS threads, GC: first, while NumPy is not loaded (DASKMAG_TUNE_PROCESS=0: off)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return {"magnify": _magnify, "ingest": _ingest, "info": _info, "demo": _demo, "batch": _batch,
-                "status": _status, "measure": measure_command}[args.command](args)
+                "status": _status, "measure": _measure}[args.command](args)
     except UserError as exc:
         print(f"daskmag: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -371,6 +378,12 @@ def _status(args) -> int:
     report = read_report(args.outdir)
     print(describe_report(report))
     return 1 if report["totals"]["files_failed"] else 0
+
+
+def _measure(args) -> int:
+    from .measure.cli import run
+
+    return run(args)
 
 
 def _decimate(text):
