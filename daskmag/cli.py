@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     mag.add_argument("--restart", action="store_true",
                      help="discard the finished blocks of an interrupted run instead of resuming it")
     mag.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    mag.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=True,
+                     help="serve the local cluster's Dask dashboard, to watch a long run (default); "
+                          "--no-dashboard starts about 1 s sooner (no Bokeh)")
     _add_on_corrupt(mag)
     _add_input_choice(mag)
 
@@ -205,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: ``magnify`` options that say where a batch runs: not per file (a manifest column).
-BATCH_WIDE = ("workers", "processes", "scheduler", "accel", "no-progress")
+BATCH_WIDE = ("workers", "processes", "scheduler", "accel", "no-progress", "dashboard")
 
 
 def _add_batch(sub, mag):
@@ -297,7 +300,7 @@ def _magnify(args) -> int:
     if not args.output:
         raise UserError("no output given (-o OUTPUT)")
     job = _job(args, source, args.output)
-    result = run_job(job, progress=not args.no_progress)
+    result = run_job(job, progress=not args.no_progress, dashboard=args.dashboard)
     recorded = f" (recorded at {_rate(result.recording_fps)} fps)" \
         if result.recording_fps and result.recording_fps != result.fps else ""
     print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
@@ -363,7 +366,7 @@ def _batch(args) -> int:
     else:
         from .cluster import dask_client
 
-        context = dask_client(args.workers, args.scheduler, processes=args.processes)
+        context = dask_client(args.workers, args.scheduler, processes=args.processes, dashboard=args.dashboard)
     with context as client:
         result = run_batch(jobs, outdir, client=client, progress=not args.no_progress, window=args.in_flight)
     counts = {state: sum(r.status == state for r in result.records) for state in ("done", "skipped", "failed")}

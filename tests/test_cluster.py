@@ -108,3 +108,39 @@ def test_a_worker_that_joins_later_is_set_up_too():
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+def _status_page(client) -> int:
+    """HTTP status of the scheduler's dashboard page (its HTTP server stays: /metrics, /health)."""
+    import urllib.error
+    import urllib.request
+
+    port = client.scheduler_info()["services"]["dashboard"]
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_the_dashboard_can_be_left_off(capsys):
+    with dask_client(1, dashboard=False) as client:
+        assert _status_page(client) == 404
+        assert client.submit(sum, [1, 2]).result() == 3
+    assert "dashboard:" not in capsys.readouterr().err
+    with dask_client(1) as client:
+        assert _status_page(client) == 200
+    assert "dashboard: http" in capsys.readouterr().err
+
+
+def test_local_workers_profile_every_100ms_unless_configured():
+    import dask
+
+    def interval(dask_worker):
+        return dask_worker.periodic_callbacks["profile"].callback_time
+
+    with dask_client(1, quiet=True, dashboard=False) as client:
+        assert list(client.run(interval).values()) == [100]
+    with dask.config.set({"distributed.worker.profile.interval": "50ms"}):
+        with dask_client(1, processes=True, quiet=True, dashboard=False) as client:
+            assert list(client.run(interval).values()) == [50]
