@@ -38,24 +38,6 @@ WORKER_ENVIRON = {
 }
 
 
-#: Sampling interval of the local workers' statistical profiler (the
-#: dashboard's Profile page).  It walks every worker thread's stack on the
-#: event loop, holding the GIL: at distributed's 10 ms that was 12% of all
-#: CPU time of a guitar.mp4 run (perf); a tenth of that at 100 ms, and the
-#: profile of a long run is as informative.  A value the user configured is kept.
-PROFILE_INTERVAL = "100ms"
-
-
-def _local_cluster_config(environ: dict) -> dict:
-    """Dask configuration for starting a local cluster (workers read it when they start)."""
-    import dask
-
-    config = {"distributed.nanny.pre-spawn-environ": environ}
-    if dask.config.get("distributed.worker.profile.interval") == "10ms":  # distributed's default
-        config["distributed.worker.profile.interval"] = PROFILE_INTERVAL
-    return config
-
-
 class _QuietUserErrors(logging.Filter):
     """Drop a worker's "Compute Failed" log of a task that raised a :class:`UserError`.
 
@@ -180,7 +162,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *, tim
         environ.update(worker_environ())
         if not processes:
             keep_freed_memory()
-        with dask.config.set(_local_cluster_config(environ)):
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
             cluster = LocalCluster(
                 n_workers=workers if processes else 1,
                 threads_per_worker=1 if processes else workers,

@@ -132,15 +132,3 @@ def test_the_dashboard_can_be_left_off(capsys):
         assert _status_page(client) == 200
     assert "dashboard: http" in capsys.readouterr().err
 
-
-def test_local_workers_profile_every_100ms_unless_configured():
-    import dask
-
-    def interval(dask_worker):
-        return dask_worker.periodic_callbacks["profile"].callback_time
-
-    with dask_client(1, quiet=True, dashboard=False) as client:
-        assert list(client.run(interval).values()) == [100]
-    with dask.config.set({"distributed.worker.profile.interval": "50ms"}):
-        with dask_client(1, processes=True, quiet=True, dashboard=False) as client:
-            assert list(client.run(interval).values()) == [50]
