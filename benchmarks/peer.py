@@ -20,6 +20,7 @@ Examples::
     python benchmarks/peer.py --baseline ../wt-old             # also today's main (PYTHONPATH=../wt-old)
     python benchmarks/peer.py --repeat 5 -- --workers 1        # after --: more daskmag arguments
     python benchmarks/peer.py --peer-python /work/venv-peer/bin/python
+    python benchmarks/peer.py --no-peer --untuned --repeat 5      # process tuning on against off
 
 The peer needs ``numpy scipy opencv-python-headless`` in ``--peer-python``'s
 environment (default: ``$DASKMAG_PEER_PYTHON``, else ``../venv-peer`` or
@@ -85,6 +86,8 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default="mp4", choices=["mp4", "avi", "mkv"],
                         help="daskmag's output container (default mp4, as a user writes; the peer writes FFV1 .avi)")
     parser.add_argument("--no-peer", action="store_true", help="only the daskmag contenders")
+    parser.add_argument("--untuned", action="store_true",
+                        help="also this checkout with DASKMAG_TUNE_PROCESS=0 (no malloc, BLAS or GC tuning)")
     args = parser.parse_args(own)
     args.input = args.input.resolve()
     if not args.input.exists():
@@ -104,6 +107,11 @@ def main(argv=None) -> int:
         contenders["daskmag"] = ([sys.executable, "-m", "daskmag", "magnify", str(args.input), "-o",
                                   str(folder / f"dm.{args.output}"), *args.settings, "--overwrite", *extra],
                                  dict(base_env, PYTHONPATH=str(PROJECT_ROOT)))
+        if args.untuned:
+            contenders["daskmag untuned"] = (
+                [sys.executable, "-m", "daskmag", "magnify", str(args.input), "-o",
+                 str(folder / f"untuned.{args.output}"), *args.settings, "--overwrite", *extra],
+                dict(base_env, PYTHONPATH=str(PROJECT_ROOT), DASKMAG_TUNE_PROCESS="0"))
         if not args.no_peer:
             contenders["peer"] = ([args.peer_python, str(PEER), str(args.input), str(folder / "peer.avi"),
                                    *args.settings], base_env)

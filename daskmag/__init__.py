@@ -16,12 +16,50 @@ settings objects), :mod:`daskmag.plan` (the block plan), :mod:`daskmag.run`
 """
 
 from .errors import UserError
-from .graph.colour import magnify_colour
-from .graph.motion import magnify_motion, pyramid_bands
-from .io import Reader, Video, VideoInfo, ingest, open_video, probe, write_video
-from .kernels.pyramid import PyramidSpec
-from .run import Job, magnify_file, run_job
-from .settings import Band, ColourSettings, Execution, MotionSettings, OutputSettings, Selection
+
+#: Where each public name lives: loaded on first use (PEP 562), so that
+#: ``daskmag.cli`` starts without NumPy, SciPy and Dask (``daskmag info``,
+#: ``--help`` and one-line errors in a fraction of a second) and can set
+#: the BLAS thread count before NumPy loads (:mod:`daskmag._process`).
+_LAZY = {
+    "magnify_colour": "graph.colour",
+    "magnify_motion": "graph.motion",
+    "pyramid_bands": "graph.motion",
+    "Reader": "io",
+    "Video": "io",
+    "VideoInfo": "io",
+    "ingest": "io",
+    "open_video": "io",
+    "probe": "io",
+    "write_video": "io",
+    "PyramidSpec": "kernels.pyramid",
+    "Job": "run",
+    "magnify_file": "run",
+    "run_job": "run",
+    "Band": "settings",
+    "ColourSettings": "settings",
+    "Execution": "settings",
+    "MotionSettings": "settings",
+    "OutputSettings": "settings",
+    "Selection": "settings",
+}
+
+
+def __getattr__(name):
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # once: later look-ups are plain attribute reads
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

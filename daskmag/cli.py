@@ -12,10 +12,6 @@ from fractions import Fraction
 from pathlib import Path
 
 from .errors import UserError
-from .kernels.pyramid import PYRAMID_KINDS
-from .kernels.temporal import DEFAULT_WINDOW, FILTER_KINDS
-from .settings import CRF_RANGE, ON_CORRUPT
-from .measure.cli import add_parser as add_measure_parser, run as measure_command
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -45,6 +41,12 @@ def _number(text):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # imported here, not at the top: main() tunes the process before NumPy loads
+    from .kernels.pyramid import PYRAMID_KINDS
+    from .kernels.temporal import DEFAULT_WINDOW, FILTER_KINDS
+    from .measure.cli import add_parser as add_measure_parser
+    from .settings import CRF_RANGE
+
     parser = _Parser(
         prog="daskmag",
         description="Phase-based video motion magnification on Dask (Wadhwa et al. 2013).",
@@ -167,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     mag.add_argument("--restart", action="store_true",
                      help="discard the finished blocks of an interrupted run instead of resuming it")
     mag.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    mag.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=True,
+                     help="serve the local cluster's Dask dashboard, to watch a long run (default); "
+                          "--no-dashboard starts about 1 s sooner (no Bokeh)")
     _add_on_corrupt(mag)
     _add_input_choice(mag)
 
@@ -203,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: ``magnify`` options that say where a batch runs: not per file (a manifest column).
-BATCH_WIDE = ("workers", "processes", "scheduler", "accel", "no-progress")
+BATCH_WIDE = ("workers", "processes", "scheduler", "accel", "no-progress", "dashboard")
 
 
 def _add_batch(sub, mag):
@@ -260,17 +265,22 @@ def _add_input_choice(parser):
 
 
 def _add_on_corrupt(parser):
+    from .settings import ON_CORRUPT
+
     parser.add_argument("--on-corrupt", choices=ON_CORRUPT, default="stop",
                         help="a frame of the input that cannot be decoded: stop with an error naming "
                              "it (default), or repeat the previous frame with a warning")
 
 
 def main(argv=None) -> int:
+    from ._process import tune_process
+
+    tune_process()  # malloc, BLAS threads, GC: first, while NumPy is not loaded (DASKMAG_TUNE_PROCESS=0: off)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return {"magnify": _magnify, "ingest": _ingest, "info": _info, "demo": _demo, "batch": _batch,
-                "status": _status, "measure": measure_command}[args.command](args)
+                "status": _status, "measure": _measure}[args.command](args)
     except UserError as exc:
         print(f"daskmag: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -290,7 +300,7 @@ def _magnify(args) -> int:
     if not args.output:
         raise UserError("no output given (-o OUTPUT)")
     job = _job(args, source, args.output)
-    result = run_job(job, progress=not args.no_progress)
+    result = run_job(job, progress=not args.no_progress, dashboard=args.dashboard)
     recorded = f" (recorded at {_rate(result.recording_fps)} fps)" \
         if result.recording_fps and result.recording_fps != result.fps else ""
     print(f"wrote {result.output}: {result.n_frames} frames of {result.width}x{result.height} at "
@@ -356,7 +366,7 @@ def _batch(args) -> int:
     else:
         from .cluster import dask_client
 
-        context = dask_client(args.workers, args.scheduler, processes=args.processes)
+        context = dask_client(args.workers, args.scheduler, processes=args.processes, dashboard=args.dashboard)
     with context as client:
         result = run_batch(jobs, outdir, client=client, progress=not args.no_progress, window=args.in_flight)
     counts = {state: sum(r.status == state for r in result.records) for state in ("done", "skipped", "failed")}
@@ -371,6 +381,12 @@ def _status(args) -> int:
     report = read_report(args.outdir)
     print(describe_report(report))
     return 1 if report["totals"]["files_failed"] else 0
+
+
+def _measure(args) -> int:
+    from .measure.cli import run
+
+    return run(args)
 
 
 def _decimate(text):

@@ -24,17 +24,18 @@ from .errors import UserError
 #: the kernels free and re-allocate blocks of hundreds of MiB, so that setting
 #: turns every block into page faults (measured: 35 instead of 52 frames/s
 #: per process on guitar.mp4).  Keeping freed memory for reuse costs no extra
-#: peak memory: the next block needs as much again.
+#: peak memory: the next block needs as much again.  One malloc arena and no
+#: mmap'd blocks, as :func:`daskmag._process.tune_malloc` (the worker thread's
+#: own arena would mmap every block over 64 MiB afresh).
 WORKER_ENVIRON = {
     "MALLOC_TRIM_THRESHOLD_": str(2**30),
     "MALLOC_MMAP_THRESHOLD_": str(2**30),
+    "MALLOC_ARENA_MAX": "1",
+    "MALLOC_MMAP_MAX_": "0",
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }
-
-
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 
 
 class _QuietUserErrors(logging.Filter):
@@ -51,22 +52,25 @@ class _QuietUserErrors(logging.Filter):
 
 
 def keep_freed_memory() -> bool:
-    """Apply :data:`WORKER_ENVIRON`'s malloc settings to this process (glibc only).
+    """Keep freed memory in this process for the next block (glibc only).
 
-    For threaded workers, which live in this process; returns whether it worked.
+    :func:`daskmag._process.tune_malloc`: one arena, no mmap'd blocks, a
+    high trim threshold.  For threaded workers, which live in this process;
+    returns whether it worked (False outside glibc, or with
+    ``DASKMAG_TUNE_PROCESS=0``).
     """
-    import ctypes
-    import ctypes.util
+    from ._process import tune_malloc
 
-    name = ctypes.util.find_library("c")
-    if not name or not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        ok = libc.mallopt(M_MMAP_THRESHOLD, 2**30) and libc.mallopt(M_TRIM_THRESHOLD, 2**30)
-    except (OSError, AttributeError):
-        return False
-    return bool(ok)
+    return tune_malloc()
+
+
+def worker_environ() -> dict:
+    """:data:`WORKER_ENVIRON`, less its malloc settings when ``DASKMAG_TUNE_PROCESS=0``."""
+    from ._process import enabled
+
+    if enabled():
+        return dict(WORKER_ENVIRON)
+    return {name: value for name, value in WORKER_ENVIRON.items() if not name.startswith("MALLOC_")}
 
 
 #: What :class:`WorkerSetup` did in this process (read by tests and ``client.run``).
@@ -78,8 +82,10 @@ class WorkerSetup(WorkerPlugin):
 
     Registered by :func:`dask_client` on every worker of the cluster it
     connects to, local or remote; a worker that joins later gets it too.
-    Applies :data:`WORKER_ENVIRON`'s glibc malloc settings in the worker's
-    process (:func:`keep_freed_memory`) and drops the worker's log of tasks
+    Applies the glibc malloc settings in the worker's process
+    (:func:`keep_freed_memory`), one thread for BLAS pools
+    (:func:`daskmag._process.limit_blas_threads`; ``DASKMAG_TUNE_PROCESS=0``
+    in the worker's environment turns both off) and drops the worker's log of tasks
     that failed on a :class:`UserError` (the client reports those in one line).
     """
 
@@ -87,9 +93,10 @@ class WorkerSetup(WorkerPlugin):
     idempotent = True
 
     def setup(self, worker):
+        from ._process import limit_blas_threads
+
         SETUP_STATE["malloc"] = keep_freed_memory()
-        for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(variable, WORKER_ENVIRON[variable])  # for libraries loaded later
+        SETUP_STATE["blas"] = limit_blas_threads()  # the variables for libraries loaded later
         if "log_filter" not in SETUP_STATE:
             SETUP_STATE["log_filter"] = _QuietUserErrors()
             logging.getLogger("distributed.worker").addFilter(SETUP_STATE["log_filter"])
@@ -98,8 +105,8 @@ class WorkerSetup(WorkerPlugin):
 
 def worker_setup_state() -> dict:
     """This process's :data:`SETUP_STATE`, JSON-able (for ``client.run``)."""
-    return {"malloc": SETUP_STATE.get("malloc"), "workers": list(SETUP_STATE.get("workers", [])),
-            "pid": os.getpid()}
+    return {"malloc": SETUP_STATE.get("malloc"), "blas": SETUP_STATE.get("blas"),
+            "workers": list(SETUP_STATE.get("workers", [])), "pid": os.getpid()}
 
 
 def default_workers() -> int:
@@ -112,7 +119,8 @@ def default_workers() -> int:
 
 @contextlib.contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None, *, timeout: str = "10s",
-                processes: bool = False, memory_limit: str | None = "auto", quiet: bool = False):
+                processes: bool = False, memory_limit: str | None = "auto", quiet: bool = False,
+                dashboard: bool = True):
     """A ``distributed.Client`` for the duration of the ``with`` block.
 
     Parameters
@@ -131,6 +139,10 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *, tim
         Per-worker memory limit of the local cluster.
     quiet : bool
         Do not print the dashboard link.
+    dashboard : bool
+        Serve the local cluster's dashboard (Bokeh).  Starting it costs about
+        0.6 CPU-s and 1 s (measured on the 2-core development machine);
+        worth it for long runs, which users watch there.
     """
     from distributed import Client, LocalCluster
 
@@ -147,7 +159,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *, tim
         import dask
 
         environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
-        environ.update(WORKER_ENVIRON)
+        environ.update(worker_environ())
         if not processes:
             keep_freed_memory()
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
@@ -157,7 +169,8 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *, tim
                 processes=processes,
                 memory_limit=memory_limit,
                 silence_logs=logging.ERROR,
-                dashboard_address=_dashboard_address(),
+                dashboard_address=_dashboard_address(),  # the HTTP server (/metrics) stays either way
+                scheduler_kwargs={"dashboard": dashboard},
             )
         client = Client(cluster)
     worker_log = logging.getLogger("distributed.worker")  # the local workers' (threads in this process)
@@ -165,7 +178,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *, tim
     worker_log.addFilter(quiet_user_errors)
     try:
         client.register_plugin(WorkerSetup())
-        if not quiet:
+        if not quiet and (dashboard or cluster is None):
             print(f"dashboard: {client.dashboard_link}", file=sys.stderr)
         yield client
     finally:

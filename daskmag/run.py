@@ -345,8 +345,11 @@ def output_rates(job: Job, reader, info, plan, output):
     return playback, recording, attrs
 
 
-def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None) -> MagnifyResult:
+def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None,
+            dashboard: bool = True) -> MagnifyResult:
     """Run a :class:`Job`: check it, build the graph, write the output.
+
+    ``dashboard``: serve the local cluster's dashboard (:func:`daskmag.cluster.dask_client`).
 
     Raises
     ------
@@ -379,7 +382,7 @@ def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None
         with cuda_client(job.execution.gpus, job.execution.scheduler, quiet=quiet) as new_client:
             return run(new_client)
     with dask_client(job.execution.workers, job.execution.scheduler, processes=job.execution.processes,
-                     quiet=quiet) as new_client:
+                     quiet=quiet, dashboard=dashboard) as new_client:
         return run(new_client)
 
 

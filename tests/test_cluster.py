@@ -108,3 +108,27 @@ def test_a_worker_that_joins_later_is_set_up_too():
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+def _status_page(client) -> int:
+    """HTTP status of the scheduler's dashboard page (its HTTP server stays: /metrics, /health)."""
+    import urllib.error
+    import urllib.request
+
+    port = client.scheduler_info()["services"]["dashboard"]
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_the_dashboard_can_be_left_off(capsys):
+    with dask_client(1, dashboard=False) as client:
+        assert _status_page(client) == 404
+        assert client.submit(sum, [1, 2]).result() == 3
+    assert "dashboard:" not in capsys.readouterr().err
+    with dask_client(1) as client:
+        assert _status_page(client) == 200
+    assert "dashboard: http" in capsys.readouterr().err
+
