@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "length) instead of forward-backward (|H|^2, no delay)")
     mag.add_argument("--sigma", type=_number, default=None, metavar="PX",
                      help="amplitude-weighted Gaussian smoothing of the phase, in pixels of the "
-                          "frame (MIT's sigma, e.g. 2-5): less magnified noise (default 0: none)")
+                          "frame (MIT's sigma, e.g. 2-5): less magnified noise (default 0: none; "
+                          "0.75 px with --pyramid riesz)")
     mag.add_argument("--attenuate-other", "--attenuate_other", dest="attenuate_other",
                      action="store_true",
                      help="remove motion outside the band (MIT's attenuateOtherFreq); motion slower "
@@ -159,8 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"H.264 quality for .mp4/.mov, {CRF_RANGE[0]}-{CRF_RANGE[1]}, lower is better "
                           "(default 17, visually lossless)")
     mag.add_argument("--tile", type=_whole, default=None,
-                     help="process frames in square tiles of N pixels with a 64-pixel halo "
-                          "(default: 512 for frames above 1024x1024 pixels; 0: whole frames)")
+                     help="process frames in square tiles of N pixels with a 64-pixel halo, one fused "
+                          "task per block and tile (default: whole frames where a filter group fits in "
+                          "memory, else 512 for frames above 1024x1024 pixels; 0: whole frames)")
     mag.add_argument("--time-chunk", type=_whole, default=None,
                      help="frames per time block (default: sized to ~1 GiB of working memory)")
     mag.add_argument("--side-by-side", action="store_true",
@@ -169,9 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     mag.add_argument("--restart", action="store_true",
                      help="discard the finished blocks of an interrupted run instead of resuming it")
     mag.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
-    mag.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=True,
-                     help="serve the local cluster's Dask dashboard, to watch a long run (default); "
-                          "--no-dashboard starts about 1 s sooner (no Bokeh)")
+    mag.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=None,
+                     help="serve the local cluster's Dask dashboard, to watch a long run (default: on for "
+                          "jobs of 2**28 pixel-frames or more, e.g. 130 frames of 1080p; off for short "
+                          "clips, which then start about 1 s sooner, without Bokeh)")
     _add_on_corrupt(mag)
     _add_input_choice(mag)
 
@@ -366,7 +369,8 @@ def _batch(args) -> int:
     else:
         from .cluster import dask_client
 
-        context = dask_client(args.workers, args.scheduler, processes=args.processes, dashboard=args.dashboard)
+        context = dask_client(args.workers, args.scheduler, processes=args.processes,
+                              dashboard=args.dashboard is not False)  # a batch is a long run
     with context as client:
         result = run_batch(jobs, outdir, client=client, progress=not args.no_progress, window=args.in_flight)
     counts = {state: sum(r.status == state for r in result.records) for state in ("done", "skipped", "failed")}

@@ -345,11 +345,18 @@ def output_rates(job: Job, reader, info, plan, output):
     return playback, recording, attrs
 
 
+#: A local run serves the Dask dashboard by default when its frames hold at
+#: least this many pixels (about a minute of work on two cores, or more):
+#: starting it (Bokeh) costs ~1 s and ~0.6 CPU-s, a large share of a short clip.
+DASHBOARD_PIXEL_FRAMES = 2**28
+
+
 def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None,
-            dashboard: bool = True) -> MagnifyResult:
+            dashboard: bool | None = None) -> MagnifyResult:
     """Run a :class:`Job`: check it, build the graph, write the output.
 
-    ``dashboard``: serve the local cluster's dashboard (:func:`daskmag.cluster.dask_client`).
+    ``dashboard``: serve the local cluster's dashboard (:func:`daskmag.cluster.dask_client`);
+    default: for jobs of at least :data:`DASHBOARD_PIXEL_FRAMES` pixel-frames.
 
     Raises
     ------
@@ -359,6 +366,8 @@ def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None
     from .cluster import dask_client, worker_threads
 
     reader, info, plan, output = preflight(job)  # everything that can be known without a cluster
+    if dashboard is None:
+        dashboard = (plan.stop - plan.first) * plan.height * plan.width >= DASHBOARD_PIXEL_FRAMES
     warn_variable_rate(info)
     playback, recording, attrs = output_rates(job, reader, info, plan, output)
 
