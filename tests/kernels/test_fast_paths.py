@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from daskmag.kernels.phase import phase_increments
+from daskmag.kernels.phase import phase_increments, rotate
 from daskmag.kernels.pyramid import centred_spectrum, real_image
 from daskmag.kernels.temporal import _burg, extend_by_prediction
 
@@ -30,6 +30,25 @@ def test_phase_increments_from_planes_equal_the_angle_of_the_product():
     strided = phase_increments(c[:, ::2])
     np.testing.assert_allclose(strided, got[:, ::2], atol=2e-6)
     np.testing.assert_allclose(phase_increments(c.astype(np.complex128)), got, atol=2e-6)
+    # a float16 store (band_increments' compact dtype) and a strided one
+    half = np.full((6, 12, 10), np.nan, dtype=np.float16)
+    assert phase_increments(c, out=half) is half
+    np.testing.assert_array_equal(half, got.astype(np.float16))
+    wide = np.full((6, 12, 20), np.nan, dtype=np.float32)
+    phase_increments(c, out=wide[..., ::2])
+    np.testing.assert_array_equal(wide[..., ::2], got)
+    assert np.isnan(wide[..., 1::2]).all()  # nothing written between
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_rotate_is_the_coefficients_change_when_the_phase_moves(dtype):
+    c = _coefficients((5, 9, 14), seed=3)
+    shift = (np.random.default_rng(4).uniform(-7, 7, (5, 9, 14))).astype(dtype)
+    expected = c.astype(np.complex128) * (np.exp(1j * shift.astype(np.float64)) - 1)
+    got = rotate(c, shift)
+    assert got.dtype == np.complex64 and got.shape == c.shape
+    np.testing.assert_allclose(got, expected, atol=2e-5 * np.abs(c).max())
+    np.testing.assert_allclose(rotate(c[:, ::2], shift[:, ::2]), got[:, ::2], atol=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(16, 24), (15, 24), (16, 21), (15, 21)])
