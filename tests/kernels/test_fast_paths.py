@@ -97,3 +97,26 @@ def test_prediction_equals_the_step_by_step_forecast():
     np.testing.assert_array_equal(extended[:9], _plain_forecast(series[::-1], 9, 8, 64)[::-1])
     # and it continues the vibration as filmed
     assert np.abs(extended[-11:] - truth[120:]).max() < 0.1  # amplitude 0.3, noise 0.01
+
+
+@pytest.mark.parametrize("length", [120, 30])  # Burg's fit at the ends; too short: mirrored
+def test_fir_at_the_clip_ends_equals_filtering_the_extended_series(length):
+    from daskmag.kernels.temporal import FIRFilter, design_bandpass, filter_increments
+
+    rng = np.random.default_rng(5)
+    t = np.arange(length + 1)[:, None, None]
+    phase = 0.2 * np.sin(2 * np.pi * 0.12 * t + rng.uniform(0, 6, (1, 6, 5)))
+    increments = np.diff(phase + 0.01 * rng.standard_normal(phase.shape), axis=0).astype(np.float32)
+    fir = FIRFilter(design_bandpass(0.09, 0.15, 1.0, taps=41))
+    window = min(len(fir.kernel), 64)
+    half = fir.halo_before
+    for start, stop, before, after in [(0, length, half, half), (0, 10, half, 0),
+                                       (length - 10, length, 0, half), (5, 10, half - 5, 0)]:
+        # the extended series written out whole, then filtered (as before)
+        extended = extend_by_prediction(increments, before, after, window=window)
+        expected = filter_increments(extended, fir.kernel, start + before, stop + before)
+        got = fir.phase(increments, start, stop, before, after)
+        assert got.shape == (stop - start, 6, 5)
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="needs 20 samples before"):
+        fir.phase(increments, 0, 10, half - 1, 0)
