@@ -267,7 +267,7 @@ def apply_phase_shifts(rgb, phase_shifts, spec: PyramidSpec, kept=None, sigma: f
             if sigma:
                 band_sigma = (sigma * band.shape[0] / height, sigma * band.shape[1] / width)
                 shift = smooth_phase(shift, coefficients, band_sigma)
-            synthesise_into(change, rotate(coefficients, shift), band)
+            synthesise_into(change, rotate(coefficients, shift), band, overwrite=True)  # a temporary
         out[t0:t1] = add_luma(rgb[t0:t1], real_image(change, overwrite=True))
     return out
 

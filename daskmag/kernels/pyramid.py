@@ -418,14 +418,15 @@ def analyse(spectrum, band: BandFilter, out=None):
     return out
 
 
-def synthesise_into(out, coefficients, band: BandFilter, weight: float = 0.5):
+def synthesise_into(out, coefficients, band: BandFilter, weight: float = 0.5, overwrite: bool = False):
     """Add one band's contribution to the centred spectrum ``out`` (..., H, W), in place.
 
     The image is the real part of the inverse transform; ``weight`` 1/2 makes
-    a one-sided (analytic) band add up to its real band.
+    a one-sided (analytic) band add up to its real band.  ``overwrite``:
+    ``coefficients`` may be used as scratch space (spares a new array).
     """
     fft = fft_module(coefficients)
-    box = fft.fft2(coefficients)
+    box = fft.fft2(coefficients, overwrite_x=overwrite)
     box *= _on_device(band.weights * weight, out)
     out[..., band.rows, band.cols] += box
     return out
