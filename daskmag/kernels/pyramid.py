@@ -145,6 +145,12 @@ class BandFilter:
         """Shape of the band's coefficients."""
         return self.weights.shape
 
+    def __getstate__(self):
+        # the per-device weights cached by _complex_weights stay where they were made
+        state = dict(self.__dict__)
+        state.pop("_complex_weights", None)
+        return state
+
 
 @dataclass(frozen=True)
 class PyramidFilters:

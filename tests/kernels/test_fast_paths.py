@@ -120,3 +120,24 @@ def test_fir_at_the_clip_ends_equals_filtering_the_extended_series(length):
         np.testing.assert_array_equal(got, expected)
     with pytest.raises(ValueError, match="needs 20 samples before"):
         fir.phase(increments, 0, 10, half - 1, 0)
+
+
+def test_cached_complex_weights_give_the_plain_band_and_stay_out_of_pickles():
+    import pickle
+
+    from daskmag.kernels.pyramid import analyse, pyramid_filters, synthesise_into
+
+    image = np.random.default_rng(6).standard_normal((2, 32, 48)).astype(np.float32)
+    spectrum = centred_spectrum(image)
+    for band in pyramid_filters((32, 48)).bands:
+        plain = scipy.fft.ifft2(spectrum[..., band.rows, band.cols] * band.weights.astype(np.float64))
+        got = analyse(spectrum, band)
+        np.testing.assert_allclose(got, plain, atol=1e-5 * np.abs(plain).max())
+        np.testing.assert_array_equal(analyse(spectrum, band, out=np.empty_like(got)), got)
+        # synthesis: overwrite may use the coefficients as scratch, and adds the same
+        added = synthesise_into(np.zeros_like(spectrum), got.copy(), band)
+        scratch = got.copy()
+        np.testing.assert_array_equal(synthesise_into(np.zeros_like(spectrum), scratch, band, overwrite=True), added)
+        copy = pickle.loads(pickle.dumps(band))
+        assert "_complex_weights" in band.__dict__ and "_complex_weights" not in copy.__dict__
+        np.testing.assert_array_equal(analyse(spectrum, copy), got)
