@@ -124,8 +124,8 @@ def block_range(chunks, halo, index):
 # --------------------------------------------------------------------------- categories
 
 SPATIAL, TEMPORAL_FFT, TEMPORAL, PREDICTION, PHASE, GATHER, SHIFT, COLOUR, FILTERS, OTHER = (
-    "spatial FFTs (pocketfft c2c)",
-    "temporal filter FFTs (pocketfft r2c/c2r)",
+    "spatial FFTs (pocketfft c2c; r2c/c2r of 2-D real frames)",
+    "temporal filter FFTs (pocketfft r2c/c2r along time)",
     "temporal filter, other (kernel product, slicing)",
     "clip-end linear prediction (Burg AR; first/last block only)",
     "phase maths (angle, cos/sin, multiplies)",
@@ -155,13 +155,21 @@ DASKMAG_RULES = {
     ("pyramid", "_on_device"): GATHER,
     ("pyramid", "centred_spectrum"): SPATIAL,  # its own time: the float32 cast
     ("pyramid", "real_image"): SPATIAL,        # its own time: taking .real
+    ("pyramid", "half_spectrum"): SPATIAL,     # its own time: the row signs
+    ("pyramid", "real_image_half"): SPATIAL,
+    ("pyramid", "analyse_half"): GATHER,
+    ("pyramid", "synthesise_half_into"): GATHER,
+    ("pyramid", "_half_pieces"): GATHER,
+    ("pyramid", "_box_key"): GATHER,
+    ("pyramid", "_row_signs"): SHIFT,
     ("pyramid", "pyramid_filters"): FILTERS,
     ("colourspace", "luma"): COLOUR,
     ("colourspace", "add_luma"): COLOUR,
     ("colourspace", "to_uint8"): COLOUR,
 }
-SPATIAL_FFT_NAMES = {"fft2", "ifft2", "fftn", "ifftn", "c2cn", "c2c", "_raw_fftnd", "_raw_fft"}
-TEMPORAL_FFT_NAMES = {"rfft", "irfft", "r2c", "c2r", "r2cn", "c2rn"}
+SPATIAL_FFT_NAMES = {"fft2", "ifft2", "fftn", "ifftn", "c2cn", "c2c", "_raw_fftnd", "_raw_fft",
+                     "rfft2", "irfft2", "rfftn", "irfftn", "r2cn", "c2rn"}  # real frames: 2-D
+TEMPORAL_FFT_NAMES = {"rfft", "irfft", "r2c", "c2r"}  # along time: 1-D
 
 
 def own_category(key):
@@ -176,8 +184,8 @@ def own_category(key):
             short = name.rstrip(">").rsplit(".", 1)[-1]
             if short.startswith("c2c"):
                 return SPATIAL
-            if short.startswith(("r2c", "c2r", "r2r")):
-                return TEMPORAL_FFT
+            # r2c/c2r: 1-D along time (temporal) or 2-D over real frames
+            # (spatial); their Python callers in scipy.fft say which
         return None
     if "/scipy/fft/" in path or "/numpy/fft/" in path:
         if name in ("fftshift", "ifftshift"):

@@ -98,11 +98,24 @@ def _burg(centred, order: int):
     coefficients never exceed 1 in size, so the model is stable, and it fits
     sinusoids well from short records (unlike Yule-Walker's biased estimate).
     """
-    xp = array_module(centred)
     columns = centred.reshape(centred.shape[0], -1)
-    forward, backward = columns[1:].copy(), columns[:-1].copy()
-    a = xp.zeros((order, columns.shape[1]), dtype=columns.dtype)
-    tiny = xp.finfo(columns.dtype).tiny
+    a = _burg_errors(columns[1:].copy(), columns[:-1].copy(), order)
+    return a.reshape((order,) + centred.shape[1:])
+
+
+def _burg_errors(forward, backward, order: int):
+    """:func:`_burg` from the first forward and backward errors (n - 1, C),
+    ``x[1:]`` and ``x[:-1]``; both are overwritten.  Returns ``a`` (order, C).
+
+    The denominator ``sum f**2 + sum b**2`` is summed afresh at every order:
+    the cheaper recursion for it (Andersen's) cancels catastrophically in
+    float32 once a steady vibration is fitted, and ``|k|`` may then exceed 1.
+    """
+    xp = array_module(forward)
+    a = xp.zeros((order, forward.shape[1]), dtype=forward.dtype)
+    tiny = xp.finfo(forward.dtype).tiny
+    # one scratch pair for the update's products, instead of new arrays per order
+    scratch = xp.empty((2,) + forward[1:].shape, dtype=forward.dtype)
     for m in range(order):
         numerator = -2.0 * xp.einsum("ij,ij->j", forward, backward)
         denominator = xp.einsum("ij,ij->j", forward, forward) + xp.einsum("ij,ij->j", backward, backward)
@@ -113,31 +126,37 @@ def _burg(centred, order: int):
         if m == order - 1:
             break
         # the errors' update in place (same values, no new arrays)
-        kept_forward = k * forward[:-1]
-        forward[1:] += k * backward[1:]
+        n = forward.shape[0] - 1
+        kept_forward, scaled_backward = scratch[0, :n], scratch[1, :n]
+        xp.multiply(k, forward[:-1], out=kept_forward)
+        xp.multiply(k, backward[1:], out=scaled_backward)
+        forward[1:] += scaled_backward
         backward[:-1] += kept_forward
         forward, backward = forward[1:], backward[:-1]
-    return a.reshape((order,) + centred.shape[1:])
+    return a
 
 
 def _forecast(series, steps: int, order: int, window: int):
     """``steps`` samples after ``series`` (n, ...) from an AR(order) fit per column
     to its last ``window`` samples."""
     xp = array_module(series)
-    window = series[-window:].astype(xp.float32)
-    mean = window.mean(axis=0)
-    centred = window - mean
-    a = _burg(centred, order).reshape(order, -1)
+    columns = series.reshape(series.shape[0], -1)
+    window = columns[-window:]
+    mean = window.mean(axis=0, dtype=xp.float32)
+    # the centred samples straight into Burg's two error arrays (no other copies)
+    a = _burg_errors(xp.subtract(window[1:], mean, dtype=xp.float32),
+                     xp.subtract(window[:-1], mean, dtype=xp.float32), order)
     # history, oldest first, then each prediction in turn; one dot product per
     # step over the newest ``order`` samples (newest first, as the model's sum)
-    history = xp.empty((order + steps, a.shape[1]), dtype=centred.dtype)
-    history[:order] = centred[-order:].reshape(order, -1)
+    history = xp.empty((order + steps, a.shape[1]), dtype=xp.float32)
+    xp.subtract(columns[-order:], mean, out=history[:order], dtype=xp.float32)
     for step in range(steps):
         newest_first = history[step + order - 1 :: -1][:order]
         xp.einsum("ij,ij->j", a, newest_first, out=history[step + order])
         xp.negative(history[step + order], out=history[step + order])
-    out = history[order:].reshape((steps,) + series.shape[1:]) + mean
-    return out.astype(series.dtype, copy=False)
+    out = history[order:]
+    out += mean
+    return out.reshape((steps,) + series.shape[1:]).astype(series.dtype, copy=False)
 
 
 def extend_by_prediction(increments, before: int, after: int, window: int,
@@ -153,22 +172,26 @@ def extend_by_prediction(increments, before: int, after: int, window: int,
     like the others.  Series too short to fit fall back to mirroring.
     """
     xp = array_module(increments)
-    n = increments.shape[0]
-    window = min(int(window), n)
-    if window < 2 * order + 2:
+    parts = _predictions(increments, before, after, window, order)
+    if parts is None:
         widths = [(before, after)] + [(0, 0)] * (increments.ndim - 1)
         return xp.pad(increments, widths, mode="symmetric")
-    parts = []
-    if before:
-        parts.append(_forecast(increments[::-1], before, order, window)[::-1])
-    parts.append(increments)
-    if after:
-        parts.append(_forecast(increments, after, order, window))
-    return xp.concatenate(parts, axis=0)
+    return xp.concatenate([parts[0], increments, parts[1]], axis=0)
+
+
+def _predictions(increments, before: int, after: int, window: int, order: int = PREDICTION_ORDER):
+    """The ``before`` and ``after`` samples of :func:`extend_by_prediction`, or
+    None where the series is too short to fit (then it mirrors)."""
+    window = min(int(window), increments.shape[0])
+    if window < 2 * order + 2:
+        return None
+    head = _forecast(increments[::-1], before, order, window)[::-1] if before else increments[:0]
+    tail = _forecast(increments, after, order, window) if after else increments[:0]
+    return head, tail
 
 
 def filter_increments(increments, kernel, start: int, stop: int, pad_before: int = 0,
-                      pad_after: int = 0):
+                      pad_after: int = 0, window: int | None = None):
     """Band-passed signal at samples ``[start, stop)`` from its increments.
 
     Parameters
@@ -183,6 +206,9 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
         ``pad_after`` samples of linear prediction
         (:func:`extend_by_prediction`), so the first and last frames are
         filtered (and magnified) like the rest.
+    window : int, optional
+        Samples the prediction is fitted to; default one filter length, at
+        most :data:`PREDICTION_WINDOW`.
 
     Returns
     -------
@@ -190,32 +216,51 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     """
     xp, fft = array_module(increments), fft_module(increments)
     half = len(kernel) // 2
+    # the extended series as pieces, copied straight into the FFT's buffer
+    # below (concatenating them first cost one more pass over the strip)
+    pieces = [increments]
     if pad_before or pad_after:
         # fit on (at most) one filter length of samples: the same in any time block
-        window = min(len(kernel), PREDICTION_WINDOW)
-        increments = extend_by_prediction(increments, pad_before, pad_after, window=window)
+        if window is None:
+            window = min(len(kernel), PREDICTION_WINDOW)
+        parts = _predictions(increments, pad_before, pad_after, window)
+        if parts is None:
+            pieces = [extend_by_prediction(increments, pad_before, pad_after, window=window)]
+        else:
+            pieces = [parts[0], increments, parts[1]]
     first = start + pad_before - half
     last = stop + pad_before + half - 1
-    if first < 0 or last > increments.shape[0]:
+    if first < 0 or last > sum(piece.shape[0] for piece in pieces):
         raise ValueError("filter_increments needs len(kernel)//2 samples around [start, stop)")
-    segment = increments[first:last]
-    nfft = fft.next_fast_len(segment.shape[0], real=True)
+    length, dtype, columns = last - first, increments.dtype, increments.shape[1:]
+    nfft = fft.next_fast_len(length, real=True)
     # correlation = convolution with the reversed kernel; 'valid' part only
     reversed_kernel = np.zeros(nfft)
     reversed_kernel[: len(kernel)] = kernel[::-1]
     # float32 increments (motion) keep complex64 arithmetic; float64 (colour) keep their precision
-    complex_type = np.complex128 if segment.dtype == np.float64 else np.complex64
+    complex_type = np.complex128 if dtype == np.float64 else np.complex64
     kernel_f = xp.asarray(np.fft.rfft(reversed_kernel).astype(complex_type))
     # zero-pad to nfft here: scipy's own padding (n=nfft) zeroes a whole new
     # array before copying the segment in (measured: 6% of the kernel)
-    padded = xp.empty((nfft,) + segment.shape[1:], dtype=segment.dtype)
-    padded[: segment.shape[0]] = segment
-    padded[segment.shape[0] :] = 0
+    padded = xp.empty((nfft,) + columns, dtype=dtype)
+    _copy_samples(pieces, first, last, padded)
+    padded[length:] = 0
     spectrum = fft.rfft(padded, axis=0, overwrite_x=True)
-    spectrum *= kernel_f.reshape((-1,) + (1,) * (segment.ndim - 1))
-    out = fft.irfft(spectrum, n=nfft, axis=0)
+    spectrum *= kernel_f.reshape((-1,) + (1,) * len(columns))
+    out = fft.irfft(spectrum, n=nfft, axis=0, overwrite_x=True)
     offset = len(kernel) - 1
     return out[offset : offset + (stop - start)]
+
+
+def _copy_samples(pieces, first: int, last: int, out):
+    """Write samples ``[first, last)`` of the concatenation of ``pieces`` (axis 0)
+    to ``out[:last - first]``."""
+    position = 0
+    for piece in pieces:
+        lo, hi = max(first, position), min(last, position + piece.shape[0])
+        if lo < hi:
+            out[lo - first : hi - first] = piece[lo - position : hi - position]
+        position += piece.shape[0]
 
 
 # --------------------------------------------------------------------------- filters behind one interface
@@ -273,15 +318,19 @@ class TemporalFilter:
             float32, or float64 for float64 increments (FIR filters).
         """
         if pad_before or pad_after:
-            window = self.prediction_window
-            if self.prediction_cap is not None:
-                window = min(window, self.prediction_cap)
-            increments = extend_by_prediction(increments, pad_before, pad_after, window=window)
+            increments = extend_by_prediction(increments, pad_before, pad_after,
+                                              window=self._fit_window())
         start, stop = start + pad_before, stop + pad_before
         if start - self.halo_before < 0 or stop + self.halo_after > increments.shape[0] + 1:
             raise ValueError(f"{type(self).__name__} needs {self.halo_before} samples before "
                              f"and {self.halo_after} after [start, stop)")
         return self._phase(increments, start, stop)
+
+    def _fit_window(self) -> int:
+        """Samples the clip-end prediction is fitted to."""
+        if self.prediction_cap is None:
+            return self.prediction_window
+        return min(self.prediction_window, self.prediction_cap)
 
     def _phase(self, increments, start, stop):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -318,6 +367,18 @@ class FIRFilter(TemporalFilter):
         self.halo_before = self.halo_after = len(taps) // 2
         self.prediction_window = len(self.kernel)
         self.prediction_cap = prediction_cap
+
+    def phase(self, increments, start, stop, pad_before=0, pad_after=0):
+        if not (pad_before or pad_after):
+            return super().phase(increments, start, stop)
+        # the same as the base class's, without materialising the extended series
+        extended = increments.shape[0] + pad_before + pad_after
+        if (start + pad_before - self.halo_before < 0
+                or stop + pad_before + self.halo_after > extended + 1):
+            raise ValueError(f"{type(self).__name__} needs {self.halo_before} samples before "
+                             f"and {self.halo_after} after [start, stop)")
+        return filter_increments(increments, self.kernel, start, stop, pad_before, pad_after,
+                                 window=self._fit_window())
 
     def _phase(self, increments, start, stop):
         return filter_increments(increments, self.kernel, start, stop)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from daskmag.kernels.phase import phase_increments
+from daskmag.kernels.phase import phase_increments, rotate
 from daskmag.kernels.pyramid import centred_spectrum, real_image
 from daskmag.kernels.temporal import _burg, extend_by_prediction
 
@@ -30,6 +30,25 @@ def test_phase_increments_from_planes_equal_the_angle_of_the_product():
     strided = phase_increments(c[:, ::2])
     np.testing.assert_allclose(strided, got[:, ::2], atol=2e-6)
     np.testing.assert_allclose(phase_increments(c.astype(np.complex128)), got, atol=2e-6)
+    # a float16 store (band_increments' compact dtype) and a strided one
+    half = np.full((6, 12, 10), np.nan, dtype=np.float16)
+    assert phase_increments(c, out=half) is half
+    np.testing.assert_array_equal(half, got.astype(np.float16))
+    wide = np.full((6, 12, 20), np.nan, dtype=np.float32)
+    phase_increments(c, out=wide[..., ::2])
+    np.testing.assert_array_equal(wide[..., ::2], got)
+    assert np.isnan(wide[..., 1::2]).all()  # nothing written between
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_rotate_is_the_coefficients_change_when_the_phase_moves(dtype):
+    c = _coefficients((5, 9, 14), seed=3)
+    shift = (np.random.default_rng(4).uniform(-7, 7, (5, 9, 14))).astype(dtype)
+    expected = c.astype(np.complex128) * (np.exp(1j * shift.astype(np.float64)) - 1)
+    got = rotate(c, shift)
+    assert got.dtype == np.complex64 and got.shape == c.shape
+    np.testing.assert_allclose(got, expected, atol=2e-5 * np.abs(c).max())
+    np.testing.assert_allclose(rotate(c[:, ::2], shift[:, ::2]), got[:, ::2], atol=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(16, 24), (15, 24), (16, 21), (15, 21)])
@@ -78,3 +97,47 @@ def test_prediction_equals_the_step_by_step_forecast():
     np.testing.assert_array_equal(extended[:9], _plain_forecast(series[::-1], 9, 8, 64)[::-1])
     # and it continues the vibration as filmed
     assert np.abs(extended[-11:] - truth[120:]).max() < 0.1  # amplitude 0.3, noise 0.01
+
+
+@pytest.mark.parametrize("length", [120, 30])  # Burg's fit at the ends; too short: mirrored
+def test_fir_at_the_clip_ends_equals_filtering_the_extended_series(length):
+    from daskmag.kernels.temporal import FIRFilter, design_bandpass, filter_increments
+
+    rng = np.random.default_rng(5)
+    t = np.arange(length + 1)[:, None, None]
+    phase = 0.2 * np.sin(2 * np.pi * 0.12 * t + rng.uniform(0, 6, (1, 6, 5)))
+    increments = np.diff(phase + 0.01 * rng.standard_normal(phase.shape), axis=0).astype(np.float32)
+    fir = FIRFilter(design_bandpass(0.09, 0.15, 1.0, taps=41))
+    window = min(len(fir.kernel), 64)
+    half = fir.halo_before
+    for start, stop, before, after in [(0, length, half, half), (0, 10, half, 0),
+                                       (length - 10, length, 0, half), (5, 10, half - 5, 0)]:
+        # the extended series written out whole, then filtered (as before)
+        extended = extend_by_prediction(increments, before, after, window=window)
+        expected = filter_increments(extended, fir.kernel, start + before, stop + before)
+        got = fir.phase(increments, start, stop, before, after)
+        assert got.shape == (stop - start, 6, 5)
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="needs 20 samples before"):
+        fir.phase(increments, 0, 10, half - 1, 0)
+
+
+def test_cached_complex_weights_give_the_plain_band_and_stay_out_of_pickles():
+    import pickle
+
+    from daskmag.kernels.pyramid import analyse, pyramid_filters, synthesise_into
+
+    image = np.random.default_rng(6).standard_normal((2, 32, 48)).astype(np.float32)
+    spectrum = centred_spectrum(image)
+    for band in pyramid_filters((32, 48)).bands:
+        plain = scipy.fft.ifft2(spectrum[..., band.rows, band.cols] * band.weights.astype(np.float64))
+        got = analyse(spectrum, band)
+        np.testing.assert_allclose(got, plain, atol=1e-5 * np.abs(plain).max())
+        np.testing.assert_array_equal(analyse(spectrum, band, out=np.empty_like(got)), got)
+        # synthesis: overwrite may use the coefficients as scratch, and adds the same
+        added = synthesise_into(np.zeros_like(spectrum), got.copy(), band)
+        scratch = got.copy()
+        np.testing.assert_array_equal(synthesise_into(np.zeros_like(spectrum), scratch, band, overwrite=True), added)
+        copy = pickle.loads(pickle.dumps(band))
+        assert "_complex_weights" in band.__dict__ and "_complex_weights" not in copy.__dict__
+        np.testing.assert_array_equal(analyse(spectrum, copy), got)
