@@ -206,7 +206,7 @@ def plan_motion(n_frames: int, height: int, width: int, temporal: TemporalFilter
 
 #: Working memory of one stage-2 group of a staged plan (:func:`plan_staged`):
 #: the phase increments of its frames and halos, over every coefficient.
-GROUP_BYTES = 3 * 2**30
+GROUP_BYTES = 2 * 2**30
 #: Most bytes of one stage-1 task's results (increments, and coefficients when kept).
 STAGE1_BYTES = 256 * 2**20
 #: Keep the coefficients between stages 1 and 3 when a group's fit in this many bytes.

@@ -114,8 +114,11 @@ def test_staged_plan_covers_every_frame_once_with_memory_bounded_by_the_group():
 def test_staged_plan_gives_way_to_tiles_where_a_group_would_not_fit():
     from daskmag.plan import plan_motion, plan_staged
 
-    temporal = make_filter("fir", 72, 92, 600)
+    temporal = make_filter("fir", 3, 7, 60)  # a 28-frame halo
     for height, width in ((1080, 1920), (720, 1280)):
         staged = plan_staged(600, height, width, plan_motion(600, height, width, temporal), min_blocks=2)
         assert staged is not None and staged.dtype == "float16" and not staged.keep
     assert plan_staged(600, 2160, 3840, plan_motion(600, 2160, 3840, temporal)) is None
+    longer = make_filter("fir", 72, 92, 600)  # a 55-frame halo: a 1080p group would not hold one
+    assert plan_staged(600, 1080, 1920, plan_motion(600, 1080, 1920, longer)) is None
+    assert plan_staged(600, 720, 1280, plan_motion(600, 720, 1280, longer)) is not None
