@@ -34,7 +34,7 @@ def test_magnify_keeps_frames_size_rate_and_colour(tmp_path, clip_file):
     result = daskmag("magnify", clip_file, "-o", out, "--alpha", 10, "--low", BAND[0], "--high", BAND[1],
                      "--workers", 2)
     assert result.returncode == 0, result.stderr
-    assert "dashboard: http" in result.stderr
+    assert "dashboard:" not in result.stderr  # a short clip: no dashboard unless asked (--dashboard)
     info, source = probe(out), probe(clip_file)
     assert (info.n_frames, info.width, info.height, info.fps) == (120, 128, 128, Fraction(60))
     frames, original = open_video(out).frames.compute(), open_video(clip_file).frames.compute()
@@ -400,3 +400,13 @@ def test_side_by_side_output_holds_the_input_and_the_magnified_frames(tmp_path, 
     assert frames.shape == (120, 128 + 18, 2 * 128 + 8, 3)
     assert np.array_equal(frames[:, 18:, :128], source)
     assert np.array_equal(frames[:, 18:, 136:], magnified)
+
+
+def test_the_dashboard_is_served_when_asked_for_and_for_long_jobs(tmp_path, clip_file):
+    from daskmag.run import DASHBOARD_PIXEL_FRAMES
+
+    result = daskmag("magnify", clip_file, "-o", tmp_path / "out.mkv", "--alpha", 10, "--low", BAND[0],
+                     "--high", BAND[1], "--workers", 1, "--dashboard", "--max-frames", 20)
+    assert result.returncode == 0, result.stderr
+    assert "dashboard: http" in result.stderr
+    assert 120 * 128 * 128 < DASHBOARD_PIXEL_FRAMES <= 600 * 1080 * 1920 // 4  # 150 frames of 1080p are long
