@@ -35,6 +35,7 @@ WORKER_ENVIRON = {
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
+    "NUMPY_MADVISE_HUGEPAGE": "0",  # see daskmag._process.small_pages
 }
 
 

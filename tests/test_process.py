@@ -51,7 +51,8 @@ print(json.dumps(result))
 def _python(code, **env):
     environ = {k: v for k, v in os.environ.items()
                if k not in ("DASKMAG_TUNE_PROCESS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                            "MALLOC_ARENA_MAX", "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")}
+                            "MALLOC_ARENA_MAX", "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES",
+                            "NUMPY_MADVISE_HUGEPAGE")}
     environ.update(env)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -122,6 +123,19 @@ print(json.dumps({"numpy_at_import": loaded_at_import, "state": _process.state()
     assert result["numpy_at_import"] is False
     assert result["state"]["blas"] == "environment"
     assert result["state"]["malloc"] is GLIBC
+    assert result["state"]["small_pages"] is True
+
+
+def test_numpy_backs_large_arrays_with_small_pages_after_tuning_unless_turned_off():
+    code = r"""
+import json
+from daskmag import _process
+_process.tune_process()
+import numpy as np
+print(json.dumps({"hugepage": bool(np._core.multiarray._get_madvise_hugepage())}))
+"""
+    assert _python(code)["hugepage"] is False
+    assert _python(code, DASKMAG_TUNE_PROCESS="0", NUMPY_MADVISE_HUGEPAGE="1")["hugepage"] is True
 
 
 def test_the_package_loads_its_public_names_on_first_use():
