@@ -102,6 +102,23 @@ def write_ffv1(path, frames, pts, fps, gop: int = 12, options: dict | None = Non
     return path
 
 
+def write_grey_ffv1(path, frames, pix_fmt: str, fps: int = 30):
+    """Write grey uint16 ``frames`` (T, H, W) as FFV1 in ``pix_fmt`` (``gray12le``, ``gray16le``), one frame per tick."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], pix_fmt
+        for k, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format=pix_fmt)
+            frame.pts = k
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def noise_frames(n: int, seed: int = 0) -> np.ndarray:
     """``n`` distinct random 48x64 RGB frames."""
     return np.random.default_rng(seed).integers(0, 256, (n, 48, 64, 3), dtype=np.uint8)

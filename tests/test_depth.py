@@ -168,20 +168,10 @@ def test_command_line_playback_rate_and_decimation(tmp_path):
 
 
 def test_native_12_bit_grey_video_is_read_as_stored(tmp_path):
-    import av
+    from conftest import write_grey_ffv1
 
     frames = np.random.default_rng(4).integers(0, 4096, (6, 16, 24), dtype=np.uint16)
-    path = tmp_path / "gray12.mkv"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 24, 16, "gray12le"
-        for k, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(image, format="gray12le")
-            frame.pts = k
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    path = write_grey_ffv1(tmp_path / "gray12.mkv", frames, "gray12le")
     video = open_video(path, chunk_frames=4)
     assert (video.info.bits, video.info.dtype, video.info.channels) == (12, "uint16", 1)
     assert np.array_equal(video.frames.compute()[..., 0], frames)  # 0..4095, not scaled to 16 bits

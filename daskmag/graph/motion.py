@@ -220,7 +220,8 @@ def _magnify_staged(frames, staged, spec, temporal, reference, settings):
        (:func:`daskmag.kernels.phase.band_strips`): the temporal filter over
        the group's increments and its halos, taken from the neighbouring
        chunks or predicted at the clip's ends, times alpha;
-    3. per chunk: the frames with every band's phase shifted.
+    3. per chunk: the frames with every band's phase shifted
+       (:func:`daskmag.kernels.phase.apply_phase_shifts`).
 
     No frame is analysed twice for its neighbours' halos: only increments
     travel between tasks, and memory depends on the group, never on the
@@ -321,7 +322,7 @@ def _rows_of(shifts, start, stop):
 
 
 def _apply_task(rgb, shifts, strips, coefficients, spec, sigma):
-    from ..kernels.phase import apply_chunk
+    from ..kernels.phase import apply_phase_shifts
 
     per_band = {}
     for strip, segments in zip(strips, shifts):
@@ -329,7 +330,7 @@ def _apply_task(rgb, shifts, strips, coefficients, spec, sigma):
             per_band.setdefault(j, []).append(segment)
     bands = [parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
              for _, parts in sorted(per_band.items())]
-    return apply_chunk(rgb, bands, spec, coefficients, sigma)
+    return apply_phase_shifts(rgb, bands, spec, coefficients, sigma)
 
 
 def pyramid_bands(video, pyramid: PyramidSpec | None = None, *, tile: int | None = None,

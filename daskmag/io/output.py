@@ -435,9 +435,8 @@ def run_blocks(items, client, *, on_done=None, on_error=None, window: int | None
         window = default_window(client)
     item_of = {}
 
-    limit = [window]
-
     def submit(count):
+        nonlocal window
         futures = []
         while len(futures) < count:
             item = next(items, None)
@@ -449,9 +448,9 @@ def run_blocks(items, client, *, on_done=None, on_error=None, window: int | None
             # a staged graph shares work between neighbouring blocks: keep enough
             # of them in flight that shared results are not released and redone
             wanted = getattr(owner, "window", 0)
-            if wanted > limit[0]:
-                count += wanted - limit[0]
-                limit[0] = wanted
+            if wanted > window:
+                count += wanted - window
+                window = wanted
             with from_span(getattr(owner, "label", None)):
                 future = client.compute(task)
             item_of[future.key] = (owner, index)
@@ -476,11 +475,11 @@ def run_blocks(items, client, *, on_done=None, on_error=None, window: int | None
                         other.cancel()
                         item_of.pop(other.key, None)
                 on_error(owner, exc)
-                running.update(submit(limit[0] - _in_flight(running)))
+                running.update(submit(window - _in_flight(running)))
                 continue
             if on_done:
                 on_done((owner, index), result)
-            running.update(submit(limit[0] - _in_flight(running)))
+            running.update(submit(window - _in_flight(running)))
     except BaseException:
         for future in list(running.futures):
             future.cancel()

@@ -85,7 +85,7 @@ def _batch_frames(height: int, width: int) -> int:
 
 
 def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None, dtype="float16",
-                    out=None):
+                    out=None, before=None):
     """Pass 1: every band's phase increments over a block of frames.
 
     Frames are analysed in small batches, so no full-block spectrum is ever
@@ -104,10 +104,13 @@ def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None,
     out : (increments, kept), optional
         Arrays to fill instead of allocating them (as returned, ``kept`` None
         when ``keep`` is).
+    before : array (H, W, C), optional
+        The frame before ``rgb[0]``: then the increments start with the step
+        from it into ``rgb[0]`` (T of them).
 
     Returns
     -------
-    increments : list of arrays (T - 1, h_b, w_b)
+    increments : list of arrays (T - 1, h_b, w_b), or (T, h_b, w_b) with ``before``
         One per band: ``angle(c[t + 1] conj(c[t]))``.
     kept : list of complex64 arrays (stop - start, h_b, w_b) or None
     """
@@ -117,11 +120,15 @@ def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None,
     if out is not None:
         increments, kept = out
     else:
-        increments = [xp.empty((n_frames - 1,) + band.shape, dtype=dtype) for band in bands]
+        increments = [xp.empty((n_frames - (before is None),) + band.shape, dtype=dtype) for band in bands]
         kept = None
         if keep is not None:
             kept = [xp.empty((keep[1] - keep[0],) + band.shape, dtype=xp.complex64) for band in bands]
     previous = [None] * len(bands)
+    if before is not None:  # its coefficients carry into the first step, as a batch's last frame does
+        spectrum = centred_spectrum(luma(before[None]))
+        previous = [analyse(spectrum, band)[0] for band in bands]
+    shift = 0 if before is None else 1  # row of the step into frame t: t - 1, or t with ``before``
     batch = _batch_frames(height, width)
     for t0 in range(0, n_frames, batch):
         t1 = min(t0 + batch, n_frames)
@@ -130,8 +137,8 @@ def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None,
             inside = kept is not None and keep[0] <= t0 and t1 <= keep[1]
             coefficients = analyse(spectrum, band, out=kept[j][t0 - keep[0] : t1 - keep[0]] if inside else None)
             if previous[j] is not None:  # the step from the previous batch's last frame
-                increments[j][t0 - 1] = phase_increments(xp.stack([previous[j], coefficients[0]]))[0]
-            phase_increments(coefficients, out=increments[j][t0 : t1 - 1])
+                increments[j][t0 - 1 + shift] = phase_increments(xp.stack([previous[j], coefficients[0]]))[0]
+            phase_increments(coefficients, out=increments[j][t0 + shift : t1 - 1 + shift])
             previous[j] = coefficients[-1]
             if kept is not None and not inside:
                 lo, hi = max(t0, keep[0]), min(t1, keep[1])
@@ -406,13 +413,9 @@ def analyse_chunk(rgb, spec: PyramidSpec, previous=None, dtype: str = "float32",
     if previous is None:
         for band in increments:
             band[0] = 0
-    else:  # the step across the chunks' boundary, from a two-frame analysis
-        steps, _ = band_increments(xp.stack([previous, rgb[0]]), spec, dtype=dtype)
-        for band, step in zip(increments, steps):
-            band[0] = step[0]
     kept = [xp.empty((n_frames,) + band.shape, dtype=xp.complex64) for band in bands] if keep else None
-    band_increments(rgb, spec, (0, n_frames) if keep else None, dtype,
-                    out=([band[1:] for band in increments], kept))
+    rows = increments if previous is not None else [band[1:] for band in increments]
+    band_increments(rgb, spec, (0, n_frames) if keep else None, dtype, out=(rows, kept), before=previous)
     return increments, kept
 
 
@@ -464,23 +467,3 @@ def shift_strip(pieces, first: int, start: int, stop: int, n_frames: int, tempor
     return phase_shift(window[1:], temporal, alpha, start - w0, stop - w0,
                        before - (start - w0), after - (w1 - stop), reference,
                        out=window[: stop - start])
-
-
-def apply_chunk(rgb, shifts, spec: PyramidSpec, coefficients=None, sigma: float = 0.0):
-    """Stage 3: a chunk's frames with every band's phase shifted.
-
-    Parameters
-    ----------
-    rgb : uint8 or uint16 array (T, H, W, C)
-    shifts : list of arrays (T, h_b, w_b)
-        Per band, the phase shifts (:func:`shift_strip`).
-    coefficients : list of complex64 arrays (T, h_b, w_b), optional
-        The frames' coefficients from stage 1; else recomputed.
-    sigma : float
-        As :func:`apply_phase_shifts`.
-
-    Returns
-    -------
-    array like ``rgb``
-    """
-    return apply_phase_shifts(rgb, shifts, spec, coefficients, sigma)

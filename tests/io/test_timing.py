@@ -176,20 +176,10 @@ def test_rotation_is_applied(tmp_path):
 
 def test_twelve_bits_in_sixteen_are_read_at_full_depth(tmp_path):
     """12-bit data in 16-bit words is found, and read mono with its own values (nothing cut to 8 bits)."""
-    import av
+    from conftest import write_grey_ffv1
 
-    path = tmp_path / "mono12.mkv"
     ramp = (np.arange(64 * 48) * 4095 // (64 * 48 - 1)).reshape(48, 64).astype(np.uint16)  # 0..4095
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "gray16le"
-        for k in range(4):
-            frame = av.VideoFrame.from_ndarray(ramp, format="gray16le")
-            frame.pts = k
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    path = write_grey_ffv1(tmp_path / "mono12.mkv", np.stack([ramp] * 4), "gray16le")
     info = probe(path)
     assert (info.bits, info.significant_bits) == (16, 12) and "low 12 bits" in info.describe()
     assert (info.dtype, info.channels) == ("uint16", 1) and "full depth" in info.describe()
