@@ -8,12 +8,36 @@
   whole-frame sub-pixel registration and sinusoid fits.
 """
 
-from .registration import (colour_gains, global_shifts, mean_colour, motion_gain, pairwise_shifts,
-                           sinusoid_amplitudes)
-from .estimator import Region, band_centre_frequency, band_wavelength, measure_block, usable_levels
-from .spectrum import Peak, amplitude_spectrum, noise_floor, spectral_peaks, suggest_band
-from .graph import displacement, region_steps
-from .run import Measurement, make_regions, measure_file, measure_video, write_outputs
+#: Where each public name lives: loaded on first use (PEP 562), so that the
+#: CLI's parser (which adds ``measure``'s sub-parser) does not import SciPy's
+#: signal package and Dask for ``daskmag magnify``: about 1 s of start-up.
+_LAZY = {
+    **dict.fromkeys(("colour_gains", "global_shifts", "mean_colour", "motion_gain", "pairwise_shifts",
+                     "sinusoid_amplitudes"), "registration"),
+    **dict.fromkeys(("Region", "band_centre_frequency", "band_wavelength", "measure_block",
+                     "usable_levels"), "estimator"),
+    **dict.fromkeys(("Peak", "amplitude_spectrum", "noise_floor", "spectral_peaks", "suggest_band"),
+                    "spectrum"),
+    **dict.fromkeys(("displacement", "region_steps"), "graph"),
+    **dict.fromkeys(("Measurement", "make_regions", "measure_file", "measure_video", "write_outputs"), "run"),
+}
+
+
+def __getattr__(name):
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Measurement", "Peak", "Region", "amplitude_spectrum", "band_centre_frequency", "band_wavelength",

@@ -11,6 +11,10 @@ from daskmag.kernels.temporal import (
     filter_increments,
     frequency_response,
     increment_kernel,
+    kaiser_beta,
+    kaiser_length,
+    reference_highpass,
+    windowed_sinc,
 )
 
 
@@ -39,6 +43,31 @@ def test_design_matches_scipy_firwin_and_has_zero_dc():
     freqs = [0.5, 2, 3, 4, 5, 6, 7, 9, 12, 15, 20]
     ours, theirs = frequency_response(taps, freqs, 60), frequency_response(reference, freqs, 60)
     assert np.allclose(ours, theirs, atol=2e-3)
+
+
+@pytest.mark.parametrize("low, high, fps", [(72, 92, 600), (3, 7, 60), (0.5, 3, 30), (100, 300, 20000),
+                                             (1, 2, 29.97), (40, 55, 120)])
+def test_numpy_window_design_equals_scipy(low, high, fps):
+    """The NumPy design (no scipy.signal import at start-up) is SciPy's, to rounding."""
+    width = 2 * low / (fps / 2)
+    numtaps, beta = scipy.signal.kaiserord(60, width)
+    assert (kaiser_length(60, width), kaiser_beta(60)) == (numtaps, beta)
+    for attenuation in (10, 21, 30, 50, 80):
+        assert kaiser_beta(attenuation) == pytest.approx(scipy.signal.kaiser_beta(attenuation), abs=1e-15)
+    taps = default_taps(low, high, fps)
+    expected = scipy.signal.firwin(taps, [low, high], pass_zero=False, window=("kaiser", beta), fs=fps)
+    np.testing.assert_allclose(windowed_sinc(taps, [(low, high)], fps, beta), expected, rtol=0, atol=1e-15)
+    lowpass = scipy.signal.firwin(101, low / 2, window=("kaiser", beta), fs=fps)
+    np.testing.assert_allclose(windowed_sinc(101, [(0, low / 2)], fps, beta), lowpass, rtol=0, atol=1e-15)
+    # the production filters built on it
+    window = scipy.signal.get_window(("kaiser", beta), taps, fftbins=False)
+    bandpass = expected - window * (expected.sum() / window.sum())
+    np.testing.assert_allclose(design_bandpass(low, high, fps), bandpass, rtol=0, atol=1e-15)
+    length = max(3, scipy.signal.kaiserord(60, low / (fps / 2))[0]) | 1
+    lowpass = scipy.signal.firwin(length, low / 2, window=("kaiser", beta), fs=fps)
+    highpass = -lowpass / lowpass.sum()
+    highpass[length // 2] += 1
+    np.testing.assert_allclose(reference_highpass(low, fps).taps, highpass, rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize("frequency", [1.0, 3.0, 4.0, 5.0, 6.0, 7.0, 10.0, 15.0])
