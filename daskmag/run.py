@@ -274,7 +274,8 @@ def job_frames(job: Job, reader, info, threads: int = 1, client=None):
                               time_chunk=execution.time_chunk, min_blocks=threads,
                               tile=execution.tile, device=device)
 
-    video = scale_video(reader.frames(info, plan_here.first, plan_here.stop), job.selection.scale)
+    video = scale_video(reader.frames(info, plan_here.first, plan_here.stop, key_aligned=True),
+                        job.selection.scale)
     frames = magnify(video) if plan_here.roi is None else in_region(video, plan_here.roi, magnify)
     if job.write.side_by_side:
         from .graph.compare import side_by_side

@@ -201,6 +201,38 @@ def default_chunk_frames(height: int, width: int, channels: int = 3, itemsize: i
     return max(1, CHUNK_BYTES // (height * width * channels * itemsize))
 
 
+def read_bounds(first: int, stop: int, chunk_frames: int, keys=None) -> list[int]:
+    """Where the read tasks of frames ``[first, stop)`` begin and end.
+
+    About ``chunk_frames`` each.  Where the source has key frames (``keys``,
+    sorted frame numbers), a task starts on the one nearest its regular
+    start, within half a chunk before it and three chunks after it: a task
+    seeks to the key frame before its first frame and decodes from there,
+    so an unaligned start decodes up to a whole group of pictures for
+    nothing (1.8x the frames of 1080p FFV1, with its 12-frame groups, in
+    10-frame tasks).  A clip that ends within four chunks is read in one.
+    Without ``keys`` (every frame is a key frame): regular chunks.
+    """
+    import bisect
+
+    if keys is None:  # any frame starts a read as cheaply as another
+        return [*range(first, stop, chunk_frames), stop]
+    keys = list(keys)
+    bounds = [first]
+    while bounds[-1] < stop:
+        begin = bounds[-1]
+        regular = begin + chunk_frames
+        if regular >= stop:
+            bounds.append(stop)
+            break
+        low, high = begin + max(1, chunk_frames // 2), begin + 4 * chunk_frames
+        candidates = keys[bisect.bisect_left(keys, low):bisect.bisect_right(keys, min(high, stop - 1))]
+        if stop <= high:
+            candidates.append(stop)
+        bounds.append(min(candidates, key=lambda k: (abs(k - regular), k)) if candidates else regular)
+    return bounds
+
+
 class Reader:
     """One kind of source: probe it, read any range of its frames.
 
@@ -262,16 +294,29 @@ class Reader:
         """
         return self
 
-    def frames(self, info: VideoInfo, first: int, stop: int, chunk_frames: int | None = None) -> da.Array:
-        """Frames ``[first, stop)`` as a lazy Dask array, one :meth:`read` task per chunk."""
+    def key_frames(self) -> list[int] | None:
+        """Frame numbers where a read starts without decoding earlier frames
+        (key frames), sorted; None where every frame is one (image
+        sequences, raw camera files) or where reads never seek."""
+        return None
+
+    def frames(self, info: VideoInfo, first: int, stop: int, chunk_frames: int | None = None, *,
+               key_aligned: bool = False) -> da.Array:
+        """Frames ``[first, stop)`` as a lazy Dask array, one :meth:`read` task per chunk.
+
+        ``key_aligned``: chunks start on the source's key frames where they
+        are near (:func:`read_bounds`), so chunks may differ in length; for
+        a graph that rechunks them anyway (magnification), not for a store
+        whose chunks are the array's.
+        """
         chunk_frames = chunk_frames or default_chunk_frames(info.height, info.width, info.channels,
                                                             np.dtype(info.dtype).itemsize)
         # the source's identity enters every key (a short digest: a long file list stays here),
         # so a changed input is never mistaken for the one an interrupted run was working on
         token = dask.base.tokenize(self.token())
+        bounds = read_bounds(first, stop, chunk_frames, self.key_frames() if key_aligned else None)
         blocks = []
-        for begin in range(first, stop, chunk_frames):
-            end = min(begin + chunk_frames, stop)
+        for begin, end in zip(bounds[:-1], bounds[1:]):
             block = dask.delayed(_read, pure=True)(self.part(begin, end), begin, end, token)
             blocks.append(da.from_delayed(block, (end - begin,) + info.shape[1:], dtype=np.dtype(info.dtype)))
         return da.concatenate(blocks, axis=0)

@@ -362,8 +362,8 @@ class _Grid:
 
     by_count = False
 
-    def __init__(self, first: int, time_base: Fraction, fps: Fraction):
-        self.first = first
+    def __init__(self, first: int, time_base: Fraction, fps: Fraction, target: int | None = None):
+        self.first, self.target = first, target
         # slot = floor((pts - first) * time_base * fps + 1/2) = ((pts - first) * num + den / 2) // den
         self._num = 2 * time_base.numerator * fps.numerator
         self._den = 2 * time_base.denominator * fps.denominator
@@ -371,13 +371,19 @@ class _Grid:
     def slot(self, pts: int) -> int:
         return ((pts - self.first) * self._num + self._den // 2) // self._den
 
+    def lowest(self, slot: int) -> int:
+        """The smallest timestamp that lands on ``slot`` (or later)."""
+        return self.first - ((self._den // 2 - slot * self._den) // self._num)
+
     def ticks(self, frames: int) -> int:
         """``frames`` periods in time-base units (rounded down)."""
         return frames * self._den // self._num
 
     def seek_target(self, slot: int) -> int:
-        """A timestamp before ``slot``'s time: the key frame at or before it lands on ``slot`` or earlier."""
-        return self.first + self.ticks(slot) - 1
+        """A timestamp no later than the first frame on ``slot`` or after: the probe's
+        (that frame's own, so a key frame there is where decoding starts), else
+        one tick before ``slot``'s time."""
+        return self.target if self.target is not None else self.first + self.ticks(slot) - 1
 
 
 class _Ranks:
@@ -403,7 +409,8 @@ class _Ranks:
         return frames * self.period
 
     def seek_target(self, slot: int) -> int:
-        return int(self.window[slot - self.base]) - 1 if 0 <= slot - self.base < len(self.window) else self.first
+        # the frame's own timestamp: a key frame there is where decoding starts
+        return int(self.window[slot - self.base]) if 0 <= slot - self.base < len(self.window) else self.first
 
 
 class _Unanchored(Exception):
@@ -432,7 +439,7 @@ class _Plan:
         self.stream, self.kind, self.timing, self.rate = stream, kind, timing, rate
         self.time_base, self.n_frames, self.rotation, self.pix_fmt = time_base, n_frames, rotation, pix_fmt
         self.size = size  # (width, height) as coded
-        self.first, self.sorted = 0, None
+        self.first, self.sorted, self.keys = 0, None, None
         if kind in ("constant", "variable"):
             self.first = int(min(table.pts))
             self.sorted = np.sort(np.asarray(table.pts, dtype=np.int64))
@@ -440,6 +447,8 @@ class _Plan:
             self.placement = "grid"
         elif kind == "variable":
             self.placement = "rank"
+        if kind in ("constant", "variable"):  # seeks land on a key frame's own timestamp (see task)
+            self.keys = np.asarray([p for p, key in zip(table.pts, table.key) if key], dtype=np.int64)
         elif kind == "coarse" and self._anchored(table):
             # file order is presentation order, and each packet has its own byte position:
             # a task finds where a seek landed by position, and counts on from there
@@ -457,11 +466,29 @@ class _Plan:
         return (all(p is not None for p in pts) and all(b >= a for a, b in zip(pts, pts[1:]))
                 and all(p >= 0 for p in pos) and all(b > a for a, b in zip(pos, pos[1:])))
 
+    def key_frames(self) -> list[int] | None:
+        """Frame numbers that a seek lands on exactly (key frames), sorted; None when reads never seek."""
+        if self.keys is None:
+            return None
+        if self.placement == "grid":
+            grid = _Grid(self.first, self.time_base, self.rate)
+            slots = {grid.slot(int(p)) for p in self.keys}
+        else:
+            slots = set(np.searchsorted(self.sorted, self.keys, side="left").tolist())
+        return sorted(k for k in slots if 0 <= k < self.n_frames)
+
     def task(self, start: int, stop: int) -> dict:
         """The picklable facts a task reading frames ``[start, stop)`` needs (small, whatever the file's length)."""
         spec = {"stream": self.stream, "placement": self.placement, "rate": self.rate,
                 "rotation": self.rotation, "pix_fmt": self.pix_fmt, "size": self.size,
                 "first": self.first, "time_base": self.time_base}
+        if self.placement == "grid" and 0 < start < self.n_frames:
+            # seek to the first frame that lands on ``start`` or later, not a tick
+            # before it: a key frame there saves decoding the whole group before it
+            lowest = _Grid(self.first, self.time_base, self.rate).lowest(start)
+            index = int(np.searchsorted(self.sorted, lowest, side="left"))
+            if index < len(self.sorted):
+                spec["target"] = int(self.sorted[index])
         if self.placement == "rank":
             spec["base"] = start
             spec["window"] = self.sorted[start:stop + 1].tolist()
@@ -505,7 +532,7 @@ class _Anchor:
 
 def _placer(spec: dict):
     if spec["placement"] == "grid":
-        return _Grid(spec["first"], spec["time_base"], spec["rate"])
+        return _Grid(spec["first"], spec["time_base"], spec["rate"], spec.get("target"))
     if spec["placement"] == "rank":
         return _Ranks(spec["first"], spec["base"], spec["window"], spec["period"])
     if spec["placement"] == "anchor":
@@ -892,6 +919,11 @@ class FFmpegReader(Reader):
 
     def token(self) -> tuple:
         return super().token() + (self.stream, self.timing, None if self.fps is None else float(self.fps))
+
+    def key_frames(self) -> list[int] | None:
+        if self._plan is None:
+            self.probe()
+        return self._plan.key_frames()
 
     def _spec(self, start: int, stop: int) -> dict:
         if self._plan is None:

@@ -170,3 +170,25 @@ def test_on_corrupt_enters_the_task_keys(corrupt_file):
     assert open_video(clean, chunk_frames=30, on_corrupt="repeat").frames.name != stop.name
     with pytest.raises(UserError, match="on_corrupt"):
         open_video(clean, on_corrupt="skip")
+
+
+SHARED_CASES = ["rotated-portrait.mp4", "mono12-in-16bit.mkv", "raw-90fps.h264", "joined-recordings.ts",
+                "edit-list-trim.mp4", "slow-motion-export.mp4", "ffv1-2000fps.mkv", "2023-05-01T12:30:05.mp4"]
+
+
+@pytest.mark.parametrize("name", SHARED_CASES)
+def test_shared_examples_read_the_same_in_key_aligned_and_regular_tasks(name):
+    """The kinds of footage users bring: tasks of 5 frames, or started on key frames, give the whole read."""
+    from tests.conftest import SHARED_DATA
+
+    from daskmag.io.base import reader_for
+
+    path = SHARED_DATA / "cases" / name
+    if not path.exists():
+        pytest.skip("../shared/data/cases is absent")
+    reader = reader_for(path, fps=90 if name.endswith(".h264") else None)
+    info = reader.probe()
+    whole = reader.read(0, info.n_frames)
+    for aligned in (False, True):
+        frames = reader.frames(info, 0, info.n_frames, chunk_frames=5, key_aligned=aligned)
+        np.testing.assert_array_equal(frames.compute(scheduler="threads"), whole)

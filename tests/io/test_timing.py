@@ -245,3 +245,49 @@ def test_info_and_flags_on_the_command_line(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("daskmag: error: --stream 5: ")
     assert main(["info", str(path), "--stream", "-1"]) == 2
     assert "--stream must be at least 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("codec, suffix", [("libx264", ".mp4"), ("ffv1", ".mkv")])
+def test_reads_start_on_key_frames_and_decode_only_their_own_frames(tmp_path, monkeypatch, codec, suffix):
+    """Read tasks begin on key frames (every 12th here), and a seek to a key frame starts there:
+    no group of pictures is decoded for nothing, and every frame still comes once, in order."""
+    from daskmag.io import ffmpeg
+
+    path = encode(tmp_path / f"gop{suffix}", range(75), codec=codec, options={"bf": "2", "g": "12"}
+                  if codec == "libx264" else {"g": "12"})
+    decoded = {}
+    frames_of = ffmpeg._Segment._frames
+
+    def counted(segment, packets, codec_context):  # instrumented, not replaced: the real decoder runs
+        for packet, frame in frames_of(segment, packets, codec_context):
+            if frame is not None:
+                decoded[segment.start] = decoded.get(segment.start, 0) + 1
+            yield packet, frame
+
+    monkeypatch.setattr(ffmpeg._Segment, "_frames", counted)
+    reader = reader_for(tmp_path / f"gop{suffix}")
+    info = reader.probe()
+    assert reader.key_frames() == list(range(0, 75, 12))
+    video = reader.frames(info, 0, 75, chunk_frames=10, key_aligned=True)
+    starts = np.cumsum((0,) + video.chunks[0][:-1]).tolist()
+    assert starts == list(range(0, 75, 12))
+    assert numbers(video.compute(scheduler="sync")) == list(range(75))
+    # each task decodes its own frames and at most the one that ends it (and B-frame delay)
+    for start, length in zip(starts, video.chunks[0]):
+        assert decoded[start] <= length + 2, (start, length, decoded)
+    # an unaligned task seeks to the key frame before it, never a group further back
+    decoded.clear()
+    assert numbers(reader.read(26, 30)) == [26, 27, 28, 29]
+    assert decoded[26] <= 30 - 24 + 2
+
+
+def test_variable_rate_reads_start_on_key_frames(vfr_file):
+    """Frame numbers by rank of timestamp (kept frame for frame): key frames every 5, read from there."""
+    path, pts, frames = vfr_file
+    reader = reader_for(path)
+    info = reader.probe()
+    assert info.timing == "variable"
+    assert reader.key_frames() == list(range(0, len(pts), 5))
+    aligned = reader.frames(info, 0, info.n_frames, chunk_frames=4, key_aligned=True)
+    assert set(np.cumsum((0,) + aligned.chunks[0][:-1]).tolist()) <= set(range(0, len(pts), 5))
+    np.testing.assert_array_equal(aligned.compute(scheduler="sync"), frames)
