@@ -172,11 +172,33 @@ def _burg_errors(forward, backward, order: int):
     return a
 
 
+#: Columns fitted together by :func:`_forecast` on the CPU: the fit makes
+#: about 60 passes over its (window, columns) errors, which stay in the
+#: processor's cache at this width (~1 KB per column, 8 MB) instead of
+#: streaming from memory at every pass: a million columns fitted 4.6x faster
+#: (0.7 against 3.2 CPU-s), to the same values.
+FORECAST_COLUMNS = 8192
+
+
 def _forecast(series, steps: int, order: int, window: int):
     """``steps`` samples after ``series`` (n, ...) from an AR(order) fit per column
     to its last ``window`` samples."""
     xp = array_module(series)
     columns = series.reshape(series.shape[0], -1)
+    width = columns.shape[1]
+    if xp is not np or width <= FORECAST_COLUMNS:  # a GPU takes them all at once
+        return _forecast_columns(columns, steps, order, window).reshape((steps,) + series.shape[1:])
+    # blocks of equal width: no sliver of a column or two (einsum sums a lone column in another order)
+    block = -(-width // -(-width // FORECAST_COLUMNS))
+    out = xp.empty((steps, width), dtype=series.dtype)
+    for j in range(0, width, block):
+        out[:, j : j + block] = _forecast_columns(columns[:, j : j + block], steps, order, window)
+    return out.reshape((steps,) + series.shape[1:])
+
+
+def _forecast_columns(columns, steps: int, order: int, window: int):
+    """:func:`_forecast` of (n, C) ``columns``: (steps, C) in their dtype."""
+    xp = array_module(columns)
     window = columns[-window:]
     mean = window.mean(axis=0, dtype=xp.float32)
     # the centred samples straight into Burg's two error arrays (no other copies)
@@ -192,7 +214,7 @@ def _forecast(series, steps: int, order: int, window: int):
         xp.negative(history[step + order], out=history[step + order])
     out = history[order:]
     out += mean
-    return out.reshape((steps,) + series.shape[1:]).astype(series.dtype, copy=False)
+    return out.astype(columns.dtype, copy=False)
 
 
 def extend_by_prediction(increments, before: int, after: int, window: int,

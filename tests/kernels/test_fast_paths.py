@@ -141,3 +141,24 @@ def test_cached_complex_weights_give_the_plain_band_and_stay_out_of_pickles():
         copy = pickle.loads(pickle.dumps(band))
         assert "_complex_weights" in band.__dict__ and "_complex_weights" not in copy.__dict__
         np.testing.assert_array_equal(analyse(spectrum, copy), got)
+
+
+@pytest.mark.parametrize("columns", [2, 7, 100])
+def test_clip_end_fit_in_column_blocks_equals_the_fit_in_one(monkeypatch, columns):
+    """Fitting the clip-end models a cache-sized block of columns at a time changes no value."""
+    from daskmag.kernels import temporal
+
+    rng = np.random.default_rng(5)
+    t = np.arange(90)[:, None, None]
+    series = (np.sin(0.2 * t + rng.uniform(0, 6, (1, 25, 12)))
+              + 0.05 * rng.standard_normal((90, 25, 12))).astype(np.float32)
+    whole = extend_by_prediction(series, 13, 17, window=64)
+    monkeypatch.setattr(temporal, "FORECAST_COLUMNS", columns)
+    np.testing.assert_array_equal(extend_by_prediction(series, 13, 17, window=64), whole)
+    half = series.astype(np.float16)  # stage 2's increments may be float16
+    monkeypatch.setattr(temporal, "FORECAST_COLUMNS", 10**9)
+    whole_half = extend_by_prediction(half, 13, 17, window=64)
+    monkeypatch.setattr(temporal, "FORECAST_COLUMNS", columns)
+    blocked_half = extend_by_prediction(half, 13, 17, window=64)
+    assert blocked_half.dtype == np.float16
+    np.testing.assert_array_equal(blocked_half, whole_half)
