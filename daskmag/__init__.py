@@ -15,6 +15,7 @@ settings objects), :mod:`daskmag.plan` (the block plan), :mod:`daskmag.run`
 (a whole job), :mod:`daskmag.cluster` (where it runs).
 """
 
+from ._lazy import lazy_attributes
 from .errors import UserError
 
 #: Where each public name lives: loaded on first use (PEP 562), so that
@@ -45,20 +46,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # once: later look-ups are plain attribute reads
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
 __version__ = "0.1.0"

@@ -8,6 +8,8 @@
   whole-frame sub-pixel registration and sinusoid fits.
 """
 
+from .._lazy import lazy_attributes
+
 #: Where each public name lives: loaded on first use (PEP 562), so that the
 #: CLI's parser (which adds ``measure``'s sub-parser) does not import SciPy's
 #: signal package and Dask for ``daskmag magnify``: about 1 s of start-up.
@@ -23,20 +25,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [
