@@ -166,11 +166,11 @@ class Band(_Settings):
             raise UserError(f"the frame rate must be positive, got {fps}")
         nyquist = fps / 2.0
         if self.high >= nyquist:
-            raise UserError(
-                f"the band {self.low:g}-{self.high:g} Hz reaches the Nyquist frequency ({nyquist:g} Hz) of "
-                f"{fps:g} fps; if the footage was filmed faster than it is stored, give the real "
-                f"rate with --fps (e.g. --fps 600)"
-            )
+            hint = (f"choose a band below {nyquist:g} Hz" if self.fps is not None else
+                    "if the footage was filmed faster than it is stored, give the real rate with --fps "
+                    "(e.g. --fps 600)")
+            raise UserError(f"the band {self.low:g}-{self.high:g} Hz reaches the Nyquist frequency "
+                            f"({nyquist:g} Hz) of {fps:g} fps; {hint}")
         return dataclasses.replace(self, fps=fps)
 
 

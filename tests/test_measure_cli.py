@@ -161,3 +161,6 @@ def test_guitar_low_e_string(tmp_path, guitar):
     low, high = document["suggested_band_hz"]
     assert low < strongest["frequency_hz"] < high
     assert "--fps 600" in document["magnify_command"] and "--roi 100,35,100,25" in document["magnify_command"]
+    # the suggested output goes to the current folder, never beside the (shared, read-only) input
+    assert " -o guitar-x20.mp4 " in document["magnify_command"]
+    assert "dashboard:" not in result.stderr  # a short job starts none, as magnify

@@ -16,6 +16,7 @@ from daskmag.settings import (Band, ColourSettings, Execution, MotionSettings, O
     (lambda: Band(3, float("nan")), "finite"),
     (lambda: Band(3, 7, -5), "positive"),
     (lambda: Band(72, 92).at_rate(29.97), "Nyquist.*--fps"),
+    (lambda: Band(250, 400, fps=600).at_rate(29.97), r"Nyquist frequency \(300 Hz\).*band below 300 Hz$"),
     (lambda: MotionSettings(alpha=float("inf")), "alpha"),
     (lambda: MotionSettings(taps=2), "3 taps"),
     (lambda: MotionSettings(filter="median"), "unknown temporal filter"),

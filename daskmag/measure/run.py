@@ -261,7 +261,10 @@ def measure_file(source, output, *, fps: float | None = None, rois=(), grid=None
 
     if client is not None:
         return run(client)
-    with dask_client(workers, scheduler, quiet=quiet) as new_client:
+    from ..run import DASHBOARD_PIXEL_FRAMES
+
+    dashboard = (stop - first) * info.height * info.width >= DASHBOARD_PIXEL_FRAMES  # as magnify's
+    with dask_client(workers, scheduler, quiet=quiet, dashboard=dashboard) as new_client:
         return run(new_client)
 
 
@@ -271,7 +274,7 @@ def magnify_command(result: Measurement, source, alpha: float = 20.0) -> str | N
         return None
     low, high = result.band
     source = Path(source)
-    out = source.with_name(f"{source.stem}-x{alpha:g}.mp4")
+    out = Path(f"{source.stem}-x{alpha:g}.mp4")  # in the current folder: never beside a shared input
     words = ["daskmag", "magnify", str(source), "-o", str(out), "--alpha", f"{alpha:g}",
              "--low", f"{low:g}", "--high", f"{high:g}", "--fps", f"{result.fps:g}"]
     strongest = result.peaks[0]
