@@ -50,10 +50,15 @@ TIMING_CHOICES = ("keep", "resample")
 #: Kinds of stream timing that :func:`probe` tells apart.
 TIMING_KINDS = ("constant", "variable", "coarse", "restart", "none")
 
-#: A key frame is decoded by the probe (to find size changes before any work)
-#: when it starts a group of pictures, or when this many packets passed since
-#: the last one checked (intra-only streams such as FFV1).
-SIZE_CHECK_EVERY = 30
+#: The probe decodes a key frame (to find a change of frame size before any
+#: work) when this many packets passed since the last one it decoded, and
+#: the stream's last key frame.  Decoding every group's first frame cost a
+#: twelfth of FFV1's decode time (its groups are 12 frames), serially: about
+#: 40 minutes for an hour of 1080p60.  A size that changes stays changed, so
+#: a later check still finds it, and the frames passed over are then searched
+#: for the exact one; a size that changes and changes back within one
+#: interval is refused by the read task that meets it.
+SIZE_CHECK_EVERY = 120
 
 
 def media_name(path) -> str:
@@ -302,9 +307,10 @@ def _first_frame_facts(frame) -> dict:
 def _scan(container, stream, path):
     """Read every packet of ``stream``: the table, the first frame's facts, a size change (or None).
 
-    Decodes the first frame and the key frames that start a group of
-    pictures (and, in intra-only streams, one every :data:`SIZE_CHECK_EVERY`
-    packets) to find a change of frame size before any work.
+    Decodes the first frame, a key frame at least every
+    :data:`SIZE_CHECK_EVERY` packets and the last key frame, to find a
+    change of frame size before any work (:func:`_first_resized` then
+    names the frame where it happened).
     """
     import av
 
@@ -313,32 +319,41 @@ def _scan(container, stream, path):
     first = None
     size_change = None
     last_checked = -SIZE_CHECK_EVERY
-    previous_key = False
+    checked = []  # the key frames decoded, in order
+    last_key = None  # (index, packet) of the last presented key frame not decoded
     fed = deque()  # the frame numbers of the key frames sent to the decoder, oldest first
+
+    def check(packet, index):
+        nonlocal first, size_change
+        if index is not None:
+            fed.append(index)
+            checked.append(index)
+        try:
+            frames = codec.decode(packet)
+        except av.error.FFmpegError:
+            return
+        for frame in frames:
+            first, size_change = _check_size(frame, first, size_change, fed)
+
     try:
         for packet in container.demux(stream):
             if not packet.size:
                 continue
             index = len(table)
             if packet.is_discard:  # not presented (an edit list trims it), but may be a reference
-                decode = first is None
-            else:
-                table.add(packet)
-                decode = first is None or (packet.is_keyframe and size_change is None and (
-                    not previous_key or index - last_checked >= SIZE_CHECK_EVERY))
-            previous_key = packet.is_keyframe
-            if not decode:
+                if first is None:
+                    check(packet, None)
                 continue
-            if first is not None:
+            table.add(packet)
+            if first is None or (packet.is_keyframe and size_change is None
+                                 and index - last_checked >= SIZE_CHECK_EVERY):
                 last_checked = index
-            if not packet.is_discard:
-                fed.append(index)
-            try:
-                frames = codec.decode(packet)
-            except av.error.FFmpegError:
-                continue
-            for frame in frames:
-                first, size_change = _check_size(frame, first, size_change, fed)
+                check(packet, index)
+                last_key = None
+            elif packet.is_keyframe:
+                last_key = (index, packet)
+        if last_key is not None and size_change is None:
+            check(last_key[1], last_key[0])
         try:  # frames the decoder still holds (a one-frame clip; B-frame delay)
             for frame in codec.decode(None):
                 first, size_change = _check_size(frame, first, size_change, fed)
@@ -346,10 +361,53 @@ def _scan(container, stream, path):
             pass
     except av.error.FFmpegError as exc:
         raise UserError(f"{path} is corrupt ({_reason(exc)})") from None
+    if size_change is not None:
+        old, new, at = size_change
+        before = max((k for k in checked if k < at), default=0)
+        passed = [k for k in range(before + 1, at) if table.key[k]]
+        if passed:
+            at = _first_resized(path, stream.index, passed, old) or at
+        size_change = (old, new, at)
     if first is not None:
         start = stream.start_time
         first["start_time"] = start
     return table, first, size_change
+
+
+def _first_resized(path, stream_index: int, candidates: list[int], size) -> int | None:
+    """The first of the key frames ``candidates`` (presented frame numbers, sorted) whose size is not ``size``."""
+    import av
+
+    wanted = set(candidates)
+    fed = deque()
+    with av.open(media_name(path)) as container:
+        stream = container.streams[stream_index]
+        codec = stream.codec_context
+        codec.thread_count = CODEC_THREADS
+        index = -1
+
+        def resized(frames):
+            for frame in frames:
+                at = fed.popleft() if fed else None
+                if (frame.width, frame.height) != tuple(size):
+                    return at
+            return None
+
+        try:
+            for packet in container.demux(stream):
+                if not packet.size or packet.is_discard:
+                    continue
+                index += 1
+                if index in wanted:
+                    fed.append(index)
+                    found = resized(codec.decode(packet))
+                    if found is not None:
+                        return found
+                if index >= candidates[-1]:
+                    break
+            return resized(codec.decode(None))
+        except av.error.FFmpegError:
+            return None
 
 
 class _Grid:

@@ -197,6 +197,33 @@ def test_size_change_is_refused_before_work(tmp_path):
         probe(joined)
 
 
+def test_size_change_after_many_groups_is_found_by_decoding_few_key_frames(tmp_path, monkeypatch):
+    """The probe decodes a key frame per SIZE_CHECK_EVERY packets and the last one, not every group's
+    first (a twelfth of an FFV1 file): a change is still refused, at its exact frame."""
+    from daskmag.io import ffmpeg
+
+    first = encode(tmp_path / "a.ts", range(130), fmt="mpegts", rate=25)
+    second = encode(tmp_path / "b.ts", range(130, 200), fmt="mpegts", rate=25, size=(64, 80))
+    joined = tmp_path / "sizes.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    decoded = []
+    check_size = ffmpeg._check_size
+
+    def counted(frame, *args):  # instrumented, not replaced
+        decoded.append(frame)
+        return check_size(frame, *args)
+
+    monkeypatch.setattr(ffmpeg, "_check_size", counted)
+    with pytest.raises(UserError, match="frame size changes from 64x48 to 80x64 at frame 130"):
+        probe(joined)
+    # the first frames (B-frame delay), a key frame per interval, the last: not all 17 groups' first
+    assert len(decoded) <= 8
+    decoded.clear()
+    same = encode(tmp_path / "same.mkv", range(200), codec="ffv1", options={"g": "12"})
+    assert probe(same).n_frames == 200
+    assert len(decoded) <= 200 // ffmpeg.SIZE_CHECK_EVERY + 2  # was 17
+
+
 def test_one_frame(tmp_path):
     from daskmag.run import magnify_file
 
