@@ -170,11 +170,9 @@ def small_pages() -> bool:
     bool
         Whether the setting is in place for this process's NumPy.
     """
-    if not enabled() or "numpy" in sys.modules:
-        STATE["small_pages"] = os.environ.get("NUMPY_MADVISE_HUGEPAGE") == "0"
-        return STATE["small_pages"]
-    os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
-    STATE["small_pages"] = os.environ["NUMPY_MADVISE_HUGEPAGE"] == "0"
+    if enabled() and "numpy" not in sys.modules:
+        os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+    STATE["small_pages"] = os.environ.get("NUMPY_MADVISE_HUGEPAGE") == "0"
     return STATE["small_pages"]
 
 

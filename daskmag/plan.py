@@ -101,6 +101,17 @@ class BlockPlan:
         return self.time_chunks[index] + before + after
 
 
+def _split(total: int, size: int, join_below: int = 0) -> list[int]:
+    """``total`` in parts of ``size``; a remainder shorter than ``join_below`` joins the last part."""
+    parts = [size] * (total // size)
+    remainder = total % size
+    if remainder and parts and remainder < join_below:
+        parts[-1] += remainder
+    elif remainder:
+        parts.append(remainder)
+    return parts
+
+
 def plan_time_chunks(n_frames: int, frame_pixels: int, halo: int, *, time_chunk: int | None = None,
                      min_blocks: int = 1, block_bytes: int = BLOCK_BYTES) -> tuple[int, ...]:
     """Frames per time block.
@@ -118,14 +129,7 @@ def plan_time_chunks(n_frames: int, frame_pixels: int, halo: int, *, time_chunk:
         enough = max(HALOS_PER_BLOCK * halo, MIN_BLOCK_FRAMES)
         time_chunk = min(max(min(fit, enough), halo, 8), max(1, math.ceil(n_frames / max(1, min_blocks))))
     time_chunk = max(int(time_chunk), halo, 1)
-    chunks = [time_chunk] * (n_frames // time_chunk)
-    remainder = n_frames - sum(chunks)
-    if remainder:
-        if chunks and remainder < halo:
-            chunks[-1] += remainder
-        else:
-            chunks.append(remainder)
-    return tuple(chunks)
+    return tuple(_split(n_frames, time_chunk, halo))
 
 
 def auto_tile(height: int, width: int, tile: int | None = None) -> int | None:
@@ -291,16 +295,9 @@ def plan_staged(n_frames: int, height: int, width: int, blocks: BlockPlan, *, mi
     per_frame = total * (size + (8 if keep else 0))
     chunk = time_chunk or max(8, min(group, STAGE1_BYTES // per_frame))
     chunk = max(1, min(chunk, math.ceil(n_frames / max(1, min_blocks))))
-    time_chunks = [chunk] * (n_frames // chunk)
-    remainder = n_frames % chunk
-    if remainder and time_chunks and remainder < chunk // 2:
-        time_chunks[-1] += remainder  # a sliver joins the chunk before it
-    elif remainder:
-        time_chunks.append(remainder)
+    time_chunks = _split(n_frames, chunk, chunk // 2)  # a sliver joins the chunk before it
     per_group = max(1, round(group / chunk))
-    groups = [per_group] * (len(time_chunks) // per_group)
-    if len(time_chunks) % per_group:
-        groups.append(len(time_chunks) % per_group)
+    groups = _split(len(time_chunks), per_group)
     window = max(sum(time_chunks[i : i + per_group]) for i in range(0, len(time_chunks), per_group)) + halos
     return StagedPlan(tuple(time_chunks), tuple(groups), before, after, total, window, dtype, keep,
                       max(1, math.ceil(min_blocks / len(groups))))

@@ -352,6 +352,11 @@ def output_rates(job: Job, reader, info, plan, output):
 DASHBOARD_PIXEL_FRAMES = 2**28
 
 
+def default_dashboard(n_frames: int, height: int, width: int) -> bool:
+    """Whether a local run of ``n_frames`` frames of ``height`` x ``width`` serves the dashboard by default."""
+    return n_frames * height * width >= DASHBOARD_PIXEL_FRAMES
+
+
 def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None,
             dashboard: bool | None = None) -> MagnifyResult:
     """Run a :class:`Job`: check it, build the graph, write the output.
@@ -368,7 +373,7 @@ def run_job(job: Job, *, progress: bool = True, quiet: bool = False, client=None
 
     reader, info, plan, output = preflight(job)  # everything that can be known without a cluster
     if dashboard is None:
-        dashboard = (plan.stop - plan.first) * plan.height * plan.width >= DASHBOARD_PIXEL_FRAMES
+        dashboard = default_dashboard(plan.stop - plan.first, plan.height, plan.width)
     warn_variable_rate(info)
     playback, recording, attrs = output_rates(job, reader, info, plan, output)
 

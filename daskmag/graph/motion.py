@@ -129,9 +129,9 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
     plan = plan_motion(n_frames, height, width, temporal, reference, settings.pyramid, time_chunk=time_chunk,
                        tile=tile, tile_margin=tile_margin, min_blocks=min_blocks, block_bytes=block_bytes)
     if staged is not False and resources is None:  # kernels placed by resources stay fused
-        stages = staged_plan(frames.shape, plan, temporal, device, tile, min_blocks, time_chunk)
-        if stages is not None:
-            return _magnify_staged(frames, *stages, temporal, reference, settings)
+        staged = staged_plan(frames.shape, plan, temporal, device, tile, min_blocks, time_chunk)
+        if staged is not None:
+            return _magnify_staged(frames, staged, plan.pyramid, temporal, reference, settings)
     if tile is None:
         from ..plan import auto_tile
 
@@ -207,7 +207,7 @@ def staged_plan(frames_shape, plan, temporal, device: str = "cpu", tile: int | N
     staged = plan_staged(*frames_shape[:3], plan, min_blocks=min_blocks, time_chunk=time_chunk)
     if staged is None or len(staged.time_chunks) < 2:
         return None  # one block: nothing to share
-    return staged, plan.pyramid
+    return staged
 
 
 def _magnify_staged(frames, staged, spec, temporal, reference, settings):

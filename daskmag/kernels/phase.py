@@ -24,7 +24,7 @@ from __future__ import annotations
 from .backend import array_module, ndimage_module, scratch_arrays
 from .colourspace import add_luma, luma
 from .pyramid import PyramidSpec, analyse, centred_spectrum, pyramid_filters, real_image, synthesise_into
-from .temporal import FIRFilter, TemporalFilter
+from .temporal import FIRFilter, TemporalFilter, _copy_samples
 
 #: Bytes of one working strip of a band's phase (over all frames of the
 #: block); bounds the temporaries of the temporal filter.
@@ -364,7 +364,7 @@ def band_strips(shape: tuple[int, int], spec: PyramidSpec, bytes_per_row_frame: 
     where the bands allow, so that short clips keep every worker busy.
     """
     bands = pyramid_filters(tuple(shape), spec).bands
-    total = sum(band.weights.size for band in bands) * bytes_per_row_frame
+    total = coefficient_count(shape, spec) * bytes_per_row_frame
     budget = max(1, min(max_bytes, -(-total // max(1, min_strips))))
     strips, current, size = [], [], 0
     for j, band in enumerate(bands):
@@ -455,13 +455,7 @@ def shift_strip(pieces, first: int, start: int, stop: int, n_frames: int, tempor
     w0 = max(start - before, 0)
     w1 = min(stop + after, n_frames)
     window = xp.empty((w1 - w0,) + pieces[0].shape[1:], dtype=pieces[0].dtype)
-    a = first
-    for piece in pieces:
-        b = a + piece.shape[0]
-        lo, hi = max(a, w0), min(b, w1)
-        if lo < hi:
-            window[lo - w0 : hi - w0] = piece[lo - a : hi - a]
-        a = b
+    _copy_samples(pieces, w0 - first, w1 - first, window)
     # row 0, the change into the window's first frame, is not needed; the
     # shifts are written over the window's own rows as phase_shift allows
     return phase_shift(window[1:], temporal, alpha, start - w0, stop - w0,

@@ -375,14 +375,18 @@ class TemporalFilter:
         float array (stop - start, ...)
             float32, or float64 for float64 increments (FIR filters).
         """
+        extended = increments.shape[0] + pad_before + pad_after
+        if start + pad_before - self.halo_before < 0 or stop + pad_before + self.halo_after > extended + 1:
+            raise ValueError(f"{type(self).__name__} needs {self.halo_before} samples before "
+                             f"and {self.halo_after} after [start, stop)")
+        return self._padded_phase(increments, start, stop, pad_before, pad_after)
+
+    def _padded_phase(self, increments, start, stop, pad_before, pad_after):
+        """:meth:`_phase` of the series extended by its clip-end predictions."""
         if pad_before or pad_after:
             increments = extend_by_prediction(increments, pad_before, pad_after,
                                               window=self._fit_window())
-        start, stop = start + pad_before, stop + pad_before
-        if start - self.halo_before < 0 or stop + self.halo_after > increments.shape[0] + 1:
-            raise ValueError(f"{type(self).__name__} needs {self.halo_before} samples before "
-                             f"and {self.halo_after} after [start, stop)")
-        return self._phase(increments, start, stop)
+        return self._phase(increments, start + pad_before, stop + pad_before)
 
     def _fit_window(self) -> int:
         """Samples the clip-end prediction is fitted to."""
@@ -426,15 +430,8 @@ class FIRFilter(TemporalFilter):
         self.prediction_window = len(self.kernel)
         self.prediction_cap = prediction_cap
 
-    def phase(self, increments, start, stop, pad_before=0, pad_after=0):
-        if not (pad_before or pad_after):
-            return super().phase(increments, start, stop)
-        # the same as the base class's, without materialising the extended series
-        extended = increments.shape[0] + pad_before + pad_after
-        if (start + pad_before - self.halo_before < 0
-                or stop + pad_before + self.halo_after > extended + 1):
-            raise ValueError(f"{type(self).__name__} needs {self.halo_before} samples before "
-                             f"and {self.halo_after} after [start, stop)")
+    def _padded_phase(self, increments, start, stop, pad_before, pad_after):
+        # the extended series is never materialised: its pieces go straight into the FFT's buffer
         return filter_increments(increments, self.kernel, start, stop, pad_before, pad_after,
                                  window=self._fit_window())
 

@@ -261,9 +261,9 @@ def measure_file(source, output, *, fps: float | None = None, rois=(), grid=None
 
     if client is not None:
         return run(client)
-    from ..run import DASHBOARD_PIXEL_FRAMES
+    from ..run import default_dashboard
 
-    dashboard = (stop - first) * info.height * info.width >= DASHBOARD_PIXEL_FRAMES  # as magnify's
+    dashboard = default_dashboard(stop - first, info.height, info.width)  # as magnify's
     with dask_client(workers, scheduler, quiet=quiet, dashboard=dashboard) as new_client:
         return run(new_client)
 
