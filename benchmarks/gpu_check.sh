@@ -32,7 +32,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 python3 - <<'PY' 2>&1
 import importlib, sys
 print("python", sys.version.split()[0])
-for name in ("numpy", "scipy", "cupy", "dask", "distributed", "dask_cuda", "av", "zarr", "pytest"):
+for name in ("numpy", "scipy", "cupy", "dask", "distributed", "dask_cuda", "av", "zarr", "array_api_compat", "pytest"):
     try:
         print(f"{name} {importlib.import_module(name).__version__}")
     except Exception as exc:
@@ -43,7 +43,7 @@ PY
 
 echo "== GPU tests ($(elapsed) s)"
 timeout 200 python3 -m pytest -q -p no:cacheprovider -o addopts="-ra" tests/test_gpu.py \
-  tests/kernels/test_backend.py tests/kernels/test_riesz.py tests/graph/test_colour.py \
+  tests/kernels/test_backend.py tests/kernels/test_array_api.py tests/kernels/test_riesz.py tests/graph/test_colour.py \
   -k "gpu or cupy or test_gpu" 2>&1 | tee "$RESULTS/gpu_tests.log" | tail -40
 TESTS=${PIPESTATUS[0]}
 echo "pytest exit status: $TESTS"

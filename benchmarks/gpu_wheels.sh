@@ -2,7 +2,7 @@
 # Download, here, the wheels that benchmarks/gpu_check.sh installs on a fresh
 # GPU machine (Python 3.12, x86-64, no network; CuPy, NumPy, SciPy, pandas,
 # pytest, psutil and nvidia-ml-py are already there; dask, distributed,
-# dask-cuda, zarr and PyAV are not).  They go to .whl/ (git-ignored) with
+# dask-cuda, zarr, PyAV and array-api-compat are not).  They go to .whl/ (git-ignored) with
 # guitar.mp4 from ../shared/data when it is there, and travel with the
 # device tool's `carry: [".whl"]`: at most 64 MiB together with the working
 # tree, which this script checks.
@@ -35,6 +35,7 @@ PINS=(
   tblib==3.2.2
   zict==3.0.0
   tornado==6.6.1
+  array-api-compat==1.16.0
 )
 
 mkdir -p "$DEST"

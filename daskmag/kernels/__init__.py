@@ -3,7 +3,7 @@
 ============================  ===============================================
 module                        job
 ============================  ===============================================
-:mod:`.backend`               NumPy/CuPy dispatch, reusable working memory
+:mod:`.backend`               array namespaces, the spots the standard lacks
 :mod:`.colourspace`           RGB <-> YIQ (NTSC), as MIT's rgb2ntsc
 :mod:`.pyramid`               complex steerable pyramid (frequency domain)
 :mod:`.temporal`              temporal band-pass filters of a signal's increments
@@ -14,6 +14,8 @@ module                        job
 ============================  ===============================================
 
 Each kernel takes whatever array it is given and picks the matching
-namespace with :func:`.backend.array_module`, as dask-image does; the graph
-builders in :mod:`daskmag.graph` map them over Dask arrays.
+namespace, as dask-image does: the motion and colour kernels use the array
+API standard's (:func:`.backend.namespace`; tested on ``array_api_strict``
+arrays), the others the library's own (:func:`.backend.array_module`).  The
+graph builders in :mod:`daskmag.graph` map them over Dask arrays.
 """

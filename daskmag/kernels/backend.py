@@ -1,8 +1,20 @@
 """Array-backend dispatch: NumPy on the CPU, CuPy on the GPU.
 
-Kernels take whatever array they are given and use :func:`array_module` and
-:func:`fft_module` to pick the matching namespace, as dask-image does, so the
-same kernel runs on a NumPy block or a CuPy block.
+Kernels take whatever array they are given and pick the matching namespace,
+as dask-image does, so the same kernel runs on a NumPy block or a CuPy block:
+
+- :func:`namespace`: the array API standard's namespace (NumPy itself, or
+  ``array_api_compat``'s wrapper of CuPy or any other library).  The motion
+  kernels are written against it, so the code a GPU runs is the code the CPU
+  tests run on ``array_api_strict`` arrays (``tests/kernels/test_array_api.py``).
+- the few spots the standard does not cover, kept here: the FFT module
+  (:func:`fft_module`, with SciPy's sizes and in-place options), writing a
+  result into a given array (:func:`into`), casting on assignment
+  (:func:`assignable`), column sums of products (:func:`column_dot`), the
+  device a cache is keyed by (:func:`device_key`), ``scipy.ndimage``
+  (:func:`ndimage_module`) and scratch memory (:func:`scratch_arrays`).
+- :func:`array_module`: the library's own module (``numpy`` or ``cupy``),
+  where a kernel has a path tuned for NumPy.
 """
 
 from __future__ import annotations
@@ -30,19 +42,180 @@ def cupy_or_none() -> types.ModuleType | None:
     return cupy
 
 
-def array_module(array) -> types.ModuleType:
-    """Return ``numpy`` or ``cupy``, whichever owns ``array``."""
-    module = type(array).__module__
-    if module.startswith("cupy"):
+def _native_module(array):
+    """``numpy`` or ``cupy`` for their own arrays, else None."""
+    if isinstance(array, _numpy.ndarray):
+        return _numpy
+    if type(array).__module__.startswith("cupy"):
         return importlib.import_module("cupy")
-    return _numpy
+    return None
 
 
-def fft_module(array) -> types.ModuleType:
-    """Return the FFT namespace matching ``array`` (``scipy.fft`` or ``cupyx.scipy.fft``)."""
+def array_module(array) -> types.ModuleType:
+    """Return ``numpy`` or ``cupy``, whichever owns ``array`` (``numpy`` for any other)."""
+    return _native_module(array) or _numpy
+
+
+def namespace(array):
+    """The array API namespace of ``array``.
+
+    NumPy arrays get ``numpy`` itself (NumPy 2 implements the standard in its
+    main namespace, and its own extras stay at hand for tuned paths); any
+    other array gets ``array_api_compat.array_namespace(array)``: CuPy's
+    wrapper on a GPU, ``array_api_strict`` in the tests.
+
+    Raises
+    ------
+    TypeError
+        ``array`` is not an array of a library the standard covers.
+    """
+    if isinstance(array, (_numpy.ndarray, _numpy.generic)):
+        return _numpy
+    from array_api_compat import array_namespace  # only for non-NumPy arrays
+
+    return array_namespace(array)
+
+
+def is_numpy(xp) -> bool:
+    """Whether the namespace ``xp`` is NumPy's (a CPU path tuned for it may run)."""
+    return xp is _numpy
+
+
+def fft_module(array):
+    """The FFT functions for ``array``, with ``scipy.fft``'s signatures.
+
+    ``scipy.fft`` for NumPy, ``cupyx.scipy.fft`` for CuPy (both with their
+    fast sizes and in-place transforms), else the standard's ``fft``
+    extension behind the same signatures (:class:`StandardFFT`).
+    """
+    if isinstance(array, (_numpy.ndarray, _numpy.generic)):
+        return _scipy_fft()
     if array_module(array).__name__ == "cupy":
         return importlib.import_module("cupyx.scipy.fft")
-    return _scipy_fft()
+    return StandardFFT(namespace(array))
+
+
+def _smooth_length(n: int) -> int:
+    """The smallest ``m >= n`` whose prime factors are 2, 3 and 5."""
+    m = max(1, int(n))
+    while True:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
+
+
+class StandardFFT:
+    """The array API standard's ``fft`` extension behind ``scipy.fft``'s signatures.
+
+    ``overwrite_x`` is accepted and ignored (the standard has no in-place
+    transforms); ``next_fast_len`` gives 5-smooth lengths.
+
+    Parameters
+    ----------
+    xp : module
+        An array API namespace with the ``fft`` extension.
+    """
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    def _complex(self, x):
+        # the standard's complex transforms take complex input only (SciPy's cast real input)
+        xp = self.xp
+        if xp.isdtype(x.dtype, "real floating"):
+            return xp.astype(x, xp.complex128 if x.dtype == xp.float64 else xp.complex64)
+        return x
+
+    def fft2(self, x, overwrite_x=False):
+        return self.xp.fft.fftn(self._complex(x), axes=(-2, -1))
+
+    def ifft2(self, x, overwrite_x=False):
+        return self.xp.fft.ifftn(self._complex(x), axes=(-2, -1))
+
+    def rfft(self, x, n=None, axis=-1, overwrite_x=False):
+        return self.xp.fft.rfft(x, n=n, axis=axis)
+
+    def irfft(self, x, n=None, axis=-1, overwrite_x=False):
+        return self.xp.fft.irfft(x, n=n, axis=axis)
+
+    def fftshift(self, x, axes=None):
+        return self.xp.fft.fftshift(x, axes=axes)
+
+    def ifftshift(self, x, axes=None):
+        return self.xp.fft.ifftshift(x, axes=axes)
+
+    @staticmethod
+    def next_fast_len(target, real=False):
+        return _smooth_length(target)
+
+
+#: The standard's names that CuPy's ufuncs spell otherwise (NumPy 2 has both).
+_NATIVE_NAMES = {"atan2": "arctan2"}
+
+
+def into(out, function: str, *args):
+    """``out[...] = xp.<function>(*args)``, without a temporary where the library allows.
+
+    NumPy's and CuPy's ufuncs write into ``out`` (casting as ufuncs do);
+    elsewhere the result is computed, cast to ``out``'s dtype and copied.
+
+    Parameters
+    ----------
+    out : array
+    function : str
+        The standard's name of an element-wise function (``"multiply"``, ``"atan2"``, ...).
+
+    Returns
+    -------
+    ``out``
+    """
+    native = _native_module(out)
+    if native is not None:
+        getattr(native, _NATIVE_NAMES.get(function, function))(*args, out=out)
+        return out
+    xp = namespace(out)
+    out[...] = xp.astype(getattr(xp, function)(*args), out.dtype, copy=False)
+    return out
+
+
+def assignable(value, out):
+    """``value`` ready to assign into (a part of) ``out``.
+
+    NumPy and CuPy cast on assignment; the standard asks for equal dtypes,
+    so elsewhere ``value`` is cast to ``out``'s dtype first.
+    """
+    if _native_module(out) is not None or value.dtype == out.dtype:
+        return value
+    return namespace(out).astype(value, out.dtype)
+
+
+def column_dot(a, b):
+    """``sum(a * b, axis=0)`` of real (n, C) arrays: (C,).
+
+    NumPy's ``einsum`` (its CPU path, unchanged); elsewhere the standard's ``vecdot``.
+    """
+    xp = namespace(a)
+    if is_numpy(xp):
+        return xp.einsum("ij,ij->j", a, b)
+    return xp.vecdot(a, b, axis=-2)
+
+
+def device_key(array):
+    """A hashable name of the device ``array`` lives on (for per-device caches)."""
+    if array_module(array).__name__ == "cupy":
+        return ("cupy", array.device.id)
+    if isinstance(array, (_numpy.ndarray, _numpy.generic)):
+        return ("numpy", None)
+    return (namespace(array).__name__, str(getattr(array, "device", None)))
+
+
+def dtype_named(xp, name):
+    """The dtype ``name`` (``"float32"``, ``"complex64"``, ...) of namespace ``xp``."""
+    return getattr(xp, str(name))
 
 
 def _scipy_fft():
@@ -64,9 +237,11 @@ def ndimage_module(array) -> types.ModuleType:
 
 def to_numpy(array):
     """Return ``array`` as a NumPy array (copying from the GPU if needed)."""
+    if isinstance(array, _numpy.ndarray):
+        return array
     if array_module(array).__name__ == "cupy":
         return array.get()
-    return array
+    return _numpy.from_dlpack(array)
 
 
 class _Scratch:
@@ -99,16 +274,16 @@ def scratch_arrays(xp, specs):
     Parameters
     ----------
     xp : module
-        ``numpy`` or ``cupy``.
-    specs : sequence of (shape, dtype)
+        The arrays' namespace (:func:`namespace`).
+    specs : sequence of (shape, dtype name)
 
     Returns
     -------
     list of arrays
     """
+    if not is_numpy(xp):
+        return [xp.empty(shape, dtype=dtype_named(xp, dtype)) for shape, dtype in specs]
     sizes = [int(math.prod(shape)) * xp.dtype(dtype).itemsize for shape, dtype in specs]
-    if xp.__name__ != "numpy":
-        return [xp.empty(shape, dtype=dtype) for shape, dtype in specs]
     offsets, total = [], 0
     for size in sizes:
         offsets.append(total)

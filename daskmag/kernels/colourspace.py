@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import array_module
+from .backend import namespace
 
 #: RGB -> YIQ.  The I and Q rows sum to zero, so a change ``dY`` of luminance
 #: alone maps back to RGB as ``(dY, dY, dY)``: see :func:`add_luma`.
@@ -26,12 +26,16 @@ RGB_TO_YIQ = np.array(
 YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
 
 
-def full_scale(dtype) -> int:
-    """The largest sample value of an unsigned integer dtype (255, 65535)."""
-    dtype = np.dtype(dtype)
-    if dtype.kind != "u":
+def full_scale(dtype, xp=np) -> int:
+    """The largest sample value of an unsigned integer dtype (255, 65535).
+
+    ``xp``: the namespace ``dtype`` belongs to (:func:`~daskmag.kernels.backend.namespace`).
+    """
+    if xp is np:
+        dtype = np.dtype(dtype)
+    if not xp.isdtype(dtype, "unsigned integer"):
         raise TypeError(f"frames must be unsigned integers (uint8, uint16), got {dtype}")
-    return int(np.iinfo(dtype).max)
+    return int(xp.iinfo(dtype).max)
 
 
 def luma(frames):
@@ -47,26 +51,26 @@ def luma(frames):
     float32 array (...)
         Y divided by the dtype's full scale (:func:`full_scale`).
     """
-    xp = array_module(frames)
-    scale = 1.0 / full_scale(frames.dtype)
+    xp = namespace(frames)
+    scale = 1.0 / full_scale(frames.dtype, xp)
     if frames.shape[-1] == 1:
-        out = frames[..., 0].astype(xp.float32)
-        out *= xp.float32(scale)
+        out = xp.astype(frames[..., 0], xp.float32)
+        out *= scale  # a Python float keeps float32
         return out
     weights = xp.asarray((RGB_TO_YIQ[0] * scale).astype(np.float32))
-    return frames.astype(xp.float32) @ weights
+    return xp.astype(frames, xp.float32) @ weights
 
 
 def rgb_to_yiq(rgb):
     """YIQ (float32, Y in [0, 1]) of uint8 RGB frames (..., 3)."""
-    xp = array_module(rgb)
+    xp = namespace(rgb)
     matrix = xp.asarray((RGB_TO_YIQ / 255.0).astype(np.float32))
-    return rgb.astype(xp.float32) @ matrix.T
+    return xp.astype(rgb, xp.float32) @ matrix.T
 
 
 def yiq_to_rgb(yiq):
     """uint8 RGB (clipped, rounded) of float YIQ frames (..., 3)."""
-    xp = array_module(yiq)
+    xp = namespace(yiq)
     matrix = xp.asarray((YIQ_TO_RGB * 255.0).astype(np.float32))
     return to_uint8(yiq @ matrix.T)
 
@@ -89,23 +93,21 @@ def add_luma(frames, delta_y):
         Rounded and clipped to the dtype's range; ``delta_y = 0`` returns
         ``frames`` exactly.
     """
-    xp = array_module(frames)
-    out = frames.astype(xp.float32)
-    out += (delta_y * float(full_scale(frames.dtype)))[..., None]
+    xp = namespace(frames)
+    out = xp.astype(frames, xp.float32)
+    out += (delta_y * float(full_scale(frames.dtype, xp)))[..., None]
     return to_dtype(out, frames.dtype)
 
 
 def to_dtype(values, dtype):
     """Round and clip float samples to an unsigned integer dtype's range."""
-    xp = array_module(values)
-    values = xp.rint(values)
-    xp.clip(values, 0, full_scale(dtype), out=values)
-    return values.astype(dtype)
+    xp = namespace(values)
+    values = xp.clip(xp.round(values), 0.0, float(full_scale(dtype, xp)))
+    return xp.astype(values, dtype)
 
 
 def to_uint8(values):
     """Clip to [0, 255] and round to uint8."""
-    xp = array_module(values)
-    values = xp.rint(values)
-    xp.clip(values, 0, 255, out=values)
-    return values.astype(xp.uint8)
+    xp = namespace(values)
+    values = xp.clip(xp.round(values), 0.0, 255.0)
+    return xp.astype(values, xp.uint8)

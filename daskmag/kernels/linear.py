@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from .backend import array_module
+from .backend import namespace
 from .colourspace import RGB_TO_YIQ, YIQ_TO_RGB, to_dtype
 from .temporal import FIRFilter, TemporalFilter, extend_by_prediction
 
@@ -97,18 +97,18 @@ def _separable(frames, rows, cols):
     """Apply ``rows`` (r, R) along axis 1 and ``cols`` (c, C) along axis 2 of
     ``frames`` (n, R, C, 3), contracting first along whichever axis makes the
     cheaper pair of matrix products."""
-    xp = array_module(frames)
+    xp = namespace(frames)
     n, size_r, size_c, channels = frames.shape
     out_r, out_c = rows.shape[0], cols.shape[0]
-    rows, cols = xp.asarray(rows, dtype=xp.float32), xp.asarray(cols, dtype=xp.float32)
+    rows, cols = xp.asarray(rows.astype(np.float32)), xp.asarray(cols.astype(np.float32))
 
     def along_rows(x):
         r_in, c_in = x.shape[1:3]
-        return xp.matmul(rows, x.reshape(n, r_in, c_in * channels)).reshape(n, out_r, c_in, channels)
+        return xp.reshape(xp.matmul(rows, xp.reshape(x, (n, r_in, c_in * channels))), (n, out_r, c_in, channels))
 
     def along_cols(x):
         r_in, c_in = x.shape[1:3]
-        return xp.matmul(cols, x.reshape(n * r_in, c_in, channels)).reshape(n, r_in, out_c, channels)
+        return xp.reshape(xp.matmul(cols, xp.reshape(x, (n * r_in, c_in, channels))), (n, r_in, out_c, channels))
 
     if out_r * size_r * size_c + out_c * size_c * out_r <= out_c * size_c * size_r + out_r * size_r * out_c:
         return along_cols(along_rows(frames))
@@ -138,17 +138,18 @@ def reduce_to_yiq(rgb, level: int):
         Y, I, Q in grey levels of the input's dtype (Y in [0, 255] for
         uint8); ``h, w`` from :func:`level_sizes`.
     """
-    xp = array_module(rgb)
+    xp = namespace(rgb)
     n, height, width, channels = rgb.shape
     to_yiq = xp.asarray(RGB_TO_YIQ.T.astype(np.float32)) if channels == 3 else None
     out = xp.empty((n, level_sizes(height, level)[-1], level_sizes(width, level)[-1], channels), dtype=xp.float32)
     starts, step = _batches(n, rgb.shape[1:])
     for i in starts:
-        small = rgb[i : i + step].astype(xp.float32)
+        j = min(i + step, n)
+        small = xp.astype(rgb[i:j, ...], xp.float32)
         if level:
             small = _separable(small, reduce_matrix(height, level), reduce_matrix(width, level))
         # colour is converted after reduction: both are linear, so they commute
-        out[i : i + step] = small @ to_yiq if to_yiq is not None else small
+        out[i:j, ...] = small @ to_yiq if to_yiq is not None else small
     return out
 
 
@@ -201,18 +202,18 @@ def bandpass_change(yiq, temporal, gains, start: int, stop: int, pad_before: int
     ValueError
         Too few frames around ``[start, stop)``.
     """
-    xp = array_module(yiq)
+    xp = namespace(yiq)
     if not isinstance(temporal, TemporalFilter):
         temporal = FIRFilter(temporal, prediction_cap=None)
-    series = yiq.astype(xp.float64)
+    series = xp.astype(yiq, xp.float64)
     if pad_before or pad_after:
         # The colour itself is continued (not its changes, as the phase is):
         # it has a level to return to, which its changes lack.  Fitted on one
         # filter length at the clip's end, the window the filter itself reports.
         series = extend_by_prediction(series, pad_before, pad_after, window=temporal.prediction_window)
         start, stop = start + pad_before, stop + pad_before
-    filtered = temporal.phase(series[1:] - series[:-1], start, stop)
-    return (filtered @ xp.asarray(gains.T)).astype(xp.float32)
+    filtered = temporal.phase(series[1:, ...] - series[:-1, ...], start, stop)
+    return xp.astype(filtered @ xp.asarray(gains.T), xp.float32)
 
 
 def add_expanded(rgb, change, level: int):
@@ -231,15 +232,16 @@ def add_expanded(rgb, change, level: int):
     array like ``rgb``
         Clipped to the dtype's range and rounded.
     """
-    xp = array_module(rgb)
+    xp = namespace(rgb)
     n, height, width, _ = rgb.shape
     out = xp.empty(rgb.shape, dtype=rgb.dtype)
     starts, step = _batches(n, rgb.shape[1:])
     for i in starts:
-        frames = rgb[i : i + step].astype(xp.float32)
-        part = change[i : i + step].astype(xp.float32, copy=False)
+        j = min(i + step, n)
+        frames = xp.astype(rgb[i:j, ...], xp.float32)
+        part = xp.astype(change[i:j, ...], xp.float32, copy=False)
         if level:
             part = _separable(part, expand_matrix(height, level), expand_matrix(width, level))
         frames += part
-        out[i : i + step] = to_dtype(frames, rgb.dtype)
+        out[i:j, ...] = to_dtype(frames, rgb.dtype)
     return out

@@ -21,7 +21,7 @@ of halo a block needs.  Pass 3 may smooth each band's phase shift spatially
 
 from __future__ import annotations
 
-from .backend import array_module, ndimage_module, scratch_arrays
+from .backend import assignable, dtype_named, into, is_numpy, namespace, ndimage_module, scratch_arrays
 from .colourspace import add_luma, luma
 from .pyramid import PyramidSpec, analyse, centred_spectrum, pyramid_filters, real_image, synthesise_into
 from .temporal import FIRFilter, TemporalFilter, _copy_samples
@@ -57,14 +57,14 @@ def phase_increments(coefficients, out=None):
     and the parts of a complex array are strided views: copying them into
     contiguous planes first makes the whole step about a third faster.
     """
-    xp = array_module(coefficients)
-    product = xp.conj(coefficients[:-1])
-    product *= coefficients[1:]
+    xp = namespace(coefficients)
+    product = xp.conj(coefficients[:-1, ...])
+    product *= coefficients[1:, ...]
     if out is None:
         out = xp.empty(product.shape, dtype=xp.float32)
-    if xp.__name__ != "numpy" or product.dtype != xp.complex64:
+    if not is_numpy(xp) or product.dtype != xp.complex64:
         # CuPy's kernels are as fast on the strided parts; complex128 keeps its precision
-        return xp.arctan2(product.imag, product.real, out=out)
+        return into(out, "atan2", xp.imag(product), xp.real(product))
     direct = out.dtype == xp.float32 and out.flags.c_contiguous
     real = out if direct else xp.empty(product.shape, dtype=xp.float32)
     imag = xp.empty(product.shape, dtype=xp.float32)
@@ -114,36 +114,39 @@ def band_increments(rgb, spec: PyramidSpec, keep: tuple[int, int] | None = None,
         One per band: ``angle(c[t + 1] conj(c[t]))``.
     kept : list of complex64 arrays (stop - start, h_b, w_b) or None
     """
-    xp = array_module(rgb)
+    xp = namespace(rgb)
     n_frames, height, width, _ = rgb.shape
     bands = pyramid_filters((height, width), spec).bands
     if out is not None:
         increments, kept = out
     else:
-        increments = [xp.empty((n_frames - (before is None),) + band.shape, dtype=dtype) for band in bands]
+        increments = [xp.empty((n_frames - (before is None),) + band.shape, dtype=dtype_named(xp, dtype))
+                      for band in bands]
         kept = None
         if keep is not None:
             kept = [xp.empty((keep[1] - keep[0],) + band.shape, dtype=xp.complex64) for band in bands]
     previous = [None] * len(bands)
     if before is not None:  # its coefficients carry into the first step, as a batch's last frame does
-        spectrum = centred_spectrum(luma(before[None]))
-        previous = [analyse(spectrum, band)[0] for band in bands]
+        spectrum = centred_spectrum(luma(xp.expand_dims(before, axis=0)))
+        previous = [analyse(spectrum, band)[0, ...] for band in bands]
     shift = 0 if before is None else 1  # row of the step into frame t: t - 1, or t with ``before``
     batch = _batch_frames(height, width)
     for t0 in range(0, n_frames, batch):
         t1 = min(t0 + batch, n_frames)
-        spectrum = centred_spectrum(luma(rgb[t0:t1]))
+        spectrum = centred_spectrum(luma(rgb[t0:t1, ...]))
         for j, band in enumerate(bands):
             inside = kept is not None and keep[0] <= t0 and t1 <= keep[1]
-            coefficients = analyse(spectrum, band, out=kept[j][t0 - keep[0] : t1 - keep[0]] if inside else None)
+            coefficients = analyse(spectrum, band,
+                                   out=kept[j][t0 - keep[0] : t1 - keep[0], ...] if inside else None)
             if previous[j] is not None:  # the step from the previous batch's last frame
-                increments[j][t0 - 1 + shift] = phase_increments(xp.stack([previous[j], coefficients[0]]))[0]
-            phase_increments(coefficients, out=increments[j][t0 + shift : t1 - 1 + shift])
-            previous[j] = coefficients[-1]
+                step = phase_increments(xp.stack([previous[j], coefficients[0, ...]]))
+                increments[j][t0 - 1 + shift, ...] = assignable(step[0, ...], increments[j])
+            phase_increments(coefficients, out=increments[j][t0 + shift : t1 - 1 + shift, ...])
+            previous[j] = coefficients[-1, ...]
             if kept is not None and not inside:
                 lo, hi = max(t0, keep[0]), min(t1, keep[1])
                 if lo < hi:
-                    kept[j][lo - keep[0] : hi - keep[0]] = coefficients[lo - t0 : hi - t0]
+                    kept[j][lo - keep[0] : hi - keep[0], ...] = coefficients[lo - t0 : hi - t0, ...]
     return increments, kept
 
 
@@ -176,20 +179,21 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
     -------
     array (stop - start, h, w), of the increments' dtype
     """
-    xp = array_module(increments)
+    xp = namespace(increments)
     n_frames, rows, cols = increments.shape
     if out is None:
         out = xp.empty((stop - start, rows, cols), dtype=increments.dtype)
     strip = max(1, STRIP_BYTES // max(1, n_frames * cols * 4))
     for r0 in range(0, rows, strip):
-        part = increments[:, r0 : r0 + strip].astype(xp.float32, copy=False)
+        r1 = min(r0 + strip, rows)
+        part = xp.astype(increments[:, r0:r1, ...], xp.float32, copy=False)
         filtered = temporal.phase(part, start, stop, pad_before, pad_after)
         if reference is None:
             filtered *= alpha
         else:
             filtered *= 1.0 + alpha
             filtered -= reference.phase(part, start, stop, pad_before, pad_after)
-        out[:, r0 : r0 + strip] = filtered
+        out[:, r0:r1, ...] = assignable(filtered, out)
     return out
 
 
@@ -208,34 +212,32 @@ def smooth_phase(phase_shift, coefficients, sigma):
     sigma : (float, float)
         Standard deviation along rows and columns, in the band's own samples.
     """
-    xp, ndimage = array_module(coefficients), ndimage_module(coefficients)
+    xp, ndimage = namespace(coefficients), ndimage_module(coefficients)
     amplitude = xp.abs(coefficients)
     sigmas = (0.0,) + tuple(sigma)
-    weighted = ndimage.gaussian_filter(phase_shift.astype(xp.float32) * amplitude, sigmas, mode="wrap")
+    weighted = ndimage.gaussian_filter(xp.astype(phase_shift, xp.float32) * amplitude, sigmas, mode="wrap")
     weight = ndimage.gaussian_filter(amplitude, sigmas, mode="wrap")
-    weight += xp.finfo(xp.float32).tiny
+    weight += xp.finfo(xp.float32).smallest_normal
     weighted /= weight
     return weighted
 
 
 def rotate(coefficients, phase_shift):
     """``c * (exp(i phase_shift) - 1)``: a band's change when its phase moves."""
-    xp = array_module(coefficients)
-    shift = phase_shift.astype(xp.float32, copy=False)
-    rotation = xp.empty(shift.shape, dtype=xp.complex64)
-    real, imag = rotation.real, rotation.imag
-    if xp.__name__ == "numpy":
+    xp = namespace(coefficients)
+    shift = xp.astype(phase_shift, xp.float32, copy=False)
+    if is_numpy(xp):
         # NumPy's vectorised cos/sin need contiguous output, which the parts
         # of a complex array are not: compute into one plane, then copy
+        rotation = xp.empty(shift.shape, dtype=xp.complex64)
         plane = xp.cos(shift, dtype=xp.float32)
         plane -= 1
-        xp.copyto(real, plane)
+        xp.copyto(rotation.real, plane)
         xp.sin(shift, out=plane)
-        xp.copyto(imag, plane)
-    else:  # written in place, no temporaries
-        xp.cos(shift, out=real)
-        real -= 1
-        xp.sin(shift, out=imag)
+        xp.copyto(rotation.imag, plane)
+    else:  # the standard has no complex(real, imag): exp(i shift) - 1 in complex64
+        rotation = xp.exp(xp.astype(shift, xp.complex64) * 1j)
+        rotation -= 1.0
     rotation *= coefficients
     return rotation
 
@@ -260,23 +262,23 @@ def apply_phase_shifts(rgb, phase_shifts, spec: PyramidSpec, kept=None, sigma: f
     -------
     uint8 array (T, H, W, 3)
     """
-    xp = array_module(rgb)
+    xp = namespace(rgb)
     n_frames, height, width, _ = rgb.shape
     bands = pyramid_filters((height, width), spec).bands
     out = xp.empty_like(rgb)
     batch = _batch_frames(height, width)
     for t0 in range(0, n_frames, batch):
         t1 = min(t0 + batch, n_frames)
-        spectrum = None if kept is not None else centred_spectrum(luma(rgb[t0:t1]))
+        spectrum = None if kept is not None else centred_spectrum(luma(rgb[t0:t1, ...]))
         change = xp.zeros((t1 - t0, height, width), dtype=xp.complex64)
         for j, band in enumerate(bands):
-            coefficients = kept[j][t0:t1] if kept is not None else analyse(spectrum, band)
-            shift = phase_shifts[j][t0:t1]
+            coefficients = kept[j][t0:t1, ...] if kept is not None else analyse(spectrum, band)
+            shift = phase_shifts[j][t0:t1, ...]
             if sigma:
                 band_sigma = (sigma * band.shape[0] / height, sigma * band.shape[1] / width)
                 shift = smooth_phase(shift, coefficients, band_sigma)
             synthesise_into(change, rotate(coefficients, shift), band, overwrite=True)  # a temporary
-        out[t0:t1] = add_luma(rgb[t0:t1], real_image(change, overwrite=True))
+        out[t0:t1, ...] = add_luma(rgb[t0:t1, ...], real_image(change, overwrite=True))
     return out
 
 
@@ -331,14 +333,14 @@ def magnify_block(rgb, temporal, alpha: float, spec: PyramidSpec = PyramidSpec()
     specs = [((n_frames,) + band.shape, dtype) for band in bands]
     if keep is not None:
         specs += [((stop - start,) + band.shape, "complex64") for band in bands]
-    buffers = scratch_arrays(array_module(rgb), specs)
-    increments = [buffer[: n_frames - 1] for buffer in buffers[: len(bands)]]
+    buffers = scratch_arrays(namespace(rgb), specs)
+    increments = [buffer[: n_frames - 1, ...] for buffer in buffers[: len(bands)]]
     kept = buffers[len(bands):] if keep is not None else None
     band_increments(rgb, spec, keep, dtype, out=(increments, kept))
     phase_shifts = [phase_shift(increments[j], temporal, alpha, start, stop, pad_before, pad_after,
-                                reference, out=buffers[j][: stop - start])
+                                reference, out=buffers[j][: stop - start, ...])
                     for j in range(len(bands))]
-    return apply_phase_shifts(rgb[start:stop], phase_shifts, spec, kept, sigma)
+    return apply_phase_shifts(rgb[start:stop, ...], phase_shifts, spec, kept, sigma)
 
 
 # --------------------------------------------------------------------------- the staged kernels
@@ -406,15 +408,15 @@ def analyse_chunk(rgb, spec: PyramidSpec, previous=None, dtype: str = "float32",
         clip's first chunk is 0 (there is no frame before).
     coefficients : list of complex64 arrays (T, h_b, w_b), or None
     """
-    xp = array_module(rgb)
+    xp = namespace(rgb)
     bands = pyramid_filters(tuple(rgb.shape[1:3]), spec).bands
     n_frames = rgb.shape[0]
-    increments = [xp.empty((n_frames,) + band.shape, dtype=dtype) for band in bands]
+    increments = [xp.empty((n_frames,) + band.shape, dtype=dtype_named(xp, dtype)) for band in bands]
     if previous is None:
         for band in increments:
-            band[0] = 0
+            band[0, ...] = 0
     kept = [xp.empty((n_frames,) + band.shape, dtype=xp.complex64) for band in bands] if keep else None
-    rows = increments if previous is not None else [band[1:] for band in increments]
+    rows = increments if previous is not None else [band[1:, ...] for band in increments]
     band_increments(rgb, spec, (0, n_frames) if keep else None, dtype, out=(rows, kept), before=previous)
     return increments, kept
 
@@ -447,7 +449,7 @@ def shift_strip(pieces, first: int, start: int, stop: int, n_frames: int, tempor
     -------
     array (stop - start, r, w), of the increments' dtype
     """
-    xp = array_module(pieces[0])
+    xp = namespace(pieces[0])
     if halos is None:
         filters = [temporal] + ([reference] if reference is not None else [])
         halos = (max(f.halo_before for f in filters), max(f.halo_after for f in filters))
@@ -458,6 +460,6 @@ def shift_strip(pieces, first: int, start: int, stop: int, n_frames: int, tempor
     _copy_samples(pieces, w0 - first, w1 - first, window)
     # row 0, the change into the window's first frame, is not needed; the
     # shifts are written over the window's own rows as phase_shift allows
-    return phase_shift(window[1:], temporal, alpha, start - w0, stop - w0,
+    return phase_shift(window[1:, ...], temporal, alpha, start - w0, stop - w0,
                        before - (start - w0), after - (w1 - stop), reference,
-                       out=window[: stop - start])
+                       out=window[: stop - start, ...])

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from .backend import array_module, fft_module
+from .backend import device_key, fft_module, into, namespace
 
 
 @dataclass(frozen=True)
@@ -362,8 +362,7 @@ def pyramid_filters(shape: tuple[int, int], spec: PyramidSpec = PyramidSpec()) -
 
 
 def _on_device(weights, like):
-    xp = array_module(like)
-    return xp.asarray(weights)
+    return namespace(like).asarray(weights)
 
 
 @functools.lru_cache(maxsize=16)
@@ -387,9 +386,9 @@ def _checkerboard(shape: tuple[int, int]):
 
 def centred_spectrum(image):
     """``fftshift(fft2(image))`` over the last two axes, complex64."""
-    xp, fft = array_module(image), fft_module(image)
+    xp, fft = namespace(image), fft_module(image)
     signs, odd = _checkerboard(tuple(image.shape[-2:]))
-    image = xp.multiply(image, _on_device(signs, image), dtype=xp.float32)
+    image = xp.astype(image, xp.float32, copy=False) * _on_device(signs, image)
     spectrum = fft.fft2(image, overwrite_x=True)
     return fft.fftshift(spectrum, axes=odd) if odd else spectrum
 
@@ -399,12 +398,12 @@ def real_image(centred, overwrite: bool = False):
 
     ``overwrite``: ``centred`` may be used as scratch space.
     """
-    xp, fft = array_module(centred), fft_module(centred)
+    xp, fft = namespace(centred), fft_module(centred)
     signs, odd = _checkerboard(tuple(centred.shape[-2:]))
     if odd:
         centred, overwrite = fft.ifftshift(centred, axes=odd), True
-    image = fft.ifft2(centred, overwrite_x=overwrite).real
-    return xp.multiply(image, _on_device(signs, image), dtype=xp.float32)
+    image = xp.real(fft.ifft2(centred, overwrite_x=overwrite))
+    return xp.astype(image, xp.float32, copy=False) * _on_device(signs, image)
 
 
 def _complex_weights(band: BandFilter, like, weight: float = 1.0):
@@ -415,13 +414,11 @@ def _complex_weights(band: BandFilter, like, weight: float = 1.0):
     the product is the same.  On a GPU the cached copy also spares a
     transfer per call.
     """
-    xp = array_module(like)
-    device = xp.cuda.Device().id if xp.__name__ == "cupy" else None
     cache = band.__dict__.setdefault("_complex_weights", {})  # frozen: not a field
-    key = (weight, xp.__name__, device)
+    key = (weight, device_key(like))
     weights = cache.get(key)
     if weights is None:
-        weights = cache[key] = xp.asarray((band.weights * np.float32(weight)).astype(np.complex64))
+        weights = cache[key] = namespace(like).asarray((band.weights * np.float32(weight)).astype(np.complex64))
     return weights
 
 
@@ -431,11 +428,11 @@ def analyse(spectrum, band: BandFilter, out=None):
     ``out``: a C-contiguous complex64 array to compute them in (saves a copy
     where the caller keeps them).
     """
-    xp, fft = array_module(spectrum), fft_module(spectrum)
+    fft = fft_module(spectrum)
     if out is None:
         box = spectrum[..., band.rows, band.cols] * _complex_weights(band, spectrum)
         return fft.ifft2(box, overwrite_x=True)
-    xp.multiply(spectrum[..., band.rows, band.cols], _complex_weights(band, spectrum), out=out)
+    into(out, "multiply", spectrum[..., band.rows, band.cols], _complex_weights(band, spectrum))
     result = fft.ifft2(out, overwrite_x=True)
     if result is not out:  # a backend that does not transform in place
         out[...] = result
@@ -471,7 +468,7 @@ def sampled_band(spectrum, band: BandFilter, step: int):
     Unlike :func:`analyse`'s cropped box, this grid is aligned with the
     image's pixels (pyrtools' layout), so tiles of it can be stitched.
     """
-    xp, fft = array_module(spectrum), fft_module(spectrum)
+    xp, fft = namespace(spectrum), fft_module(spectrum)
     full = xp.zeros(spectrum.shape, dtype=xp.complex64)
     full[..., band.rows, band.cols] = spectrum[..., band.rows, band.cols] * _on_device(band.weights, spectrum)
     return fft.ifft2(fft.ifftshift(full, axes=(-2, -1)), overwrite_x=True)[..., ::step, ::step]
@@ -504,11 +501,11 @@ def decompose(image, spec: PyramidSpec = PyramidSpec()):
 def collapse(pyramid, spec: PyramidSpec = PyramidSpec()):
     """Rebuild the image(s) from a pyramid made by :func:`decompose`."""
     highpass = pyramid["highpass"]
-    xp = array_module(highpass)
+    xp = namespace(highpass)
     filters = pyramid_filters(highpass.shape[-2:], spec)
     spectrum = centred_spectrum(highpass) * _on_device(filters.highpass, highpass)
     for coefficients, band in zip(pyramid["bands"], filters.bands):
         synthesise_into(spectrum, coefficients, band)
     # the low-pass filter is real and symmetric: no analytic factor of 1/2
     synthesise_into(spectrum, pyramid["lowpass"], filters.lowpass, weight=1.0)
-    return real_image(spectrum).astype(xp.float32)
+    return xp.astype(real_image(spectrum), xp.float32, copy=False)

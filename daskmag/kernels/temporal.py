@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .backend import array_module, fft_module
+from .backend import column_dot, fft_module, into, is_numpy, namespace
 
 #: Stop-band attenuation of the default FIR design, in dB.  -60 dB keeps
 #: out-of-band motion within 3% of unchanged even at alpha = 30.
@@ -134,9 +134,10 @@ def _burg(centred, order: int):
     coefficients never exceed 1 in size, so the model is stable, and it fits
     sinusoids well from short records (unlike Yule-Walker's biased estimate).
     """
-    columns = centred.reshape(centred.shape[0], -1)
-    a = _burg_errors(columns[1:].copy(), columns[:-1].copy(), order)
-    return a.reshape((order,) + centred.shape[1:])
+    xp = namespace(centred)
+    columns = xp.reshape(centred, (centred.shape[0], -1))
+    a = _burg_errors(xp.asarray(columns[1:, ...], copy=True), xp.asarray(columns[:-1, ...], copy=True), order)
+    return xp.reshape(a, (order,) + centred.shape[1:])
 
 
 def _burg_errors(forward, backward, order: int):
@@ -147,28 +148,28 @@ def _burg_errors(forward, backward, order: int):
     the cheaper recursion for it (Andersen's) cancels catastrophically in
     float32 once a steady vibration is fitted, and ``|k|`` may then exceed 1.
     """
-    xp = array_module(forward)
+    xp = namespace(forward)
     a = xp.zeros((order, forward.shape[1]), dtype=forward.dtype)
-    tiny = xp.finfo(forward.dtype).tiny
+    tiny = xp.finfo(forward.dtype).smallest_normal
     # one scratch pair for the update's products, instead of new arrays per order
-    scratch = xp.empty((2,) + forward[1:].shape, dtype=forward.dtype)
+    scratch = xp.empty((2, forward.shape[0] - 1, forward.shape[1]), dtype=forward.dtype)
     for m in range(order):
-        numerator = -2.0 * xp.einsum("ij,ij->j", forward, backward)
-        denominator = xp.einsum("ij,ij->j", forward, forward) + xp.einsum("ij,ij->j", backward, backward)
+        numerator = -2.0 * column_dot(forward, backward)
+        denominator = column_dot(forward, forward) + column_dot(backward, backward)
         k = numerator / (denominator + tiny)
         if m:
-            a[:m] += k * a[m - 1 :: -1]
-        a[m] = k
+            a[:m, ...] += k * a[m - 1 :: -1, ...]
+        a[m, ...] = k
         if m == order - 1:
             break
         # the errors' update in place (same values, no new arrays)
         n = forward.shape[0] - 1
-        kept_forward, scaled_backward = scratch[0, :n], scratch[1, :n]
-        xp.multiply(k, forward[:-1], out=kept_forward)
-        xp.multiply(k, backward[1:], out=scaled_backward)
-        forward[1:] += scaled_backward
-        backward[:-1] += kept_forward
-        forward, backward = forward[1:], backward[:-1]
+        kept_forward, scaled_backward = scratch[0, :n, ...], scratch[1, :n, ...]
+        into(kept_forward, "multiply", k, forward[:-1, ...])
+        into(scaled_backward, "multiply", k, backward[1:, ...])
+        forward[1:, ...] += scaled_backward
+        backward[:-1, ...] += kept_forward
+        forward, backward = forward[1:, ...], backward[:-1, ...]
     return a
 
 
@@ -183,11 +184,11 @@ FORECAST_COLUMNS = 8192
 def _forecast(series, steps: int, order: int, window: int):
     """``steps`` samples after ``series`` (n, ...) from an AR(order) fit per column
     to its last ``window`` samples."""
-    xp = array_module(series)
-    columns = series.reshape(series.shape[0], -1)
+    xp = namespace(series)
+    columns = xp.reshape(series, (series.shape[0], -1))
     width = columns.shape[1]
-    if xp is not np or width <= FORECAST_COLUMNS:  # a GPU takes them all at once
-        return _forecast_columns(columns, steps, order, window).reshape((steps,) + series.shape[1:])
+    if not is_numpy(xp) or width <= FORECAST_COLUMNS:  # a GPU takes them all at once
+        return xp.reshape(_forecast_columns(columns, steps, order, window), (steps,) + series.shape[1:])
     # blocks of equal width: no sliver of a column or two (einsum sums a lone column in another order)
     block = -(-width // -(-width // FORECAST_COLUMNS))
     out = xp.empty((steps, width), dtype=series.dtype)
@@ -198,23 +199,21 @@ def _forecast(series, steps: int, order: int, window: int):
 
 def _forecast_columns(columns, steps: int, order: int, window: int):
     """:func:`_forecast` of (n, C) ``columns``: (steps, C) in their dtype."""
-    xp = array_module(columns)
-    window = columns[-window:]
-    mean = window.mean(axis=0, dtype=xp.float32)
+    xp = namespace(columns)
+    window = xp.astype(columns[-window:, ...], xp.float32, copy=False)
+    mean = xp.mean(window, axis=0)
     # the centred samples straight into Burg's two error arrays (no other copies)
-    a = _burg_errors(xp.subtract(window[1:], mean, dtype=xp.float32),
-                     xp.subtract(window[:-1], mean, dtype=xp.float32), order)
+    a = _burg_errors(window[1:, ...] - mean, window[:-1, ...] - mean, order)
     # history, oldest first, then each prediction in turn; one dot product per
     # step over the newest ``order`` samples (newest first, as the model's sum)
     history = xp.empty((order + steps, a.shape[1]), dtype=xp.float32)
-    xp.subtract(columns[-order:], mean, out=history[:order], dtype=xp.float32)
+    history[:order, ...] = xp.astype(columns[-order:, ...], xp.float32, copy=False) - mean
     for step in range(steps):
-        newest_first = history[step + order - 1 :: -1][:order]
-        xp.einsum("ij,ij->j", a, newest_first, out=history[step + order])
-        xp.negative(history[step + order], out=history[step + order])
-    out = history[order:]
+        newest_first = history[step + order - 1 :: -1, ...][:order, ...]
+        history[step + order, ...] = -column_dot(a, newest_first)
+    out = history[order:, ...]
     out += mean
-    return out.astype(columns.dtype, copy=False)
+    return xp.astype(out, columns.dtype, copy=False)
 
 
 def extend_by_prediction(increments, before: int, after: int, window: int,
@@ -229,12 +228,14 @@ def extend_by_prediction(increments, before: int, after: int, window: int,
     signal beyond a clip's ends and the first and last frames are magnified
     like the others.  Series too short to fit fall back to mirroring.
     """
-    xp = array_module(increments)
+    xp = namespace(increments)
     parts = _predictions(increments, before, after, window, order)
-    if parts is None:
-        widths = [(before, after)] + [(0, 0)] * (increments.ndim - 1)
-        return xp.pad(increments, widths, mode="symmetric")
-    return xp.concatenate([parts[0], increments, parts[1]], axis=0)
+    if parts is None:  # mirrored, the edge sample repeated (numpy.pad's "symmetric")
+        n = increments.shape[0]
+        index = np.arange(-before, n + after) % (2 * n)
+        index = np.where(index >= n, 2 * n - 1 - index, index)
+        return xp.take(increments, xp.asarray(index), axis=0)
+    return xp.concat([parts[0], increments, parts[1]], axis=0)
 
 
 def _predictions(increments, before: int, after: int, window: int, order: int = PREDICTION_ORDER):
@@ -243,8 +244,8 @@ def _predictions(increments, before: int, after: int, window: int, order: int = 
     window = min(int(window), increments.shape[0])
     if window < 2 * order + 2:
         return None
-    head = _forecast(increments[::-1], before, order, window)[::-1] if before else increments[:0]
-    tail = _forecast(increments, after, order, window) if after else increments[:0]
+    head = _forecast(increments[::-1, ...], before, order, window)[::-1, ...] if before else increments[:0, ...]
+    tail = _forecast(increments, after, order, window) if after else increments[:0, ...]
     return head, tail
 
 
@@ -272,7 +273,7 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     -------
     float array (stop - start, ...)
     """
-    xp, fft = array_module(increments), fft_module(increments)
+    xp, fft = namespace(increments), fft_module(increments)
     half = len(kernel) // 2
     # the extended series as pieces, copied straight into the FFT's buffer
     # below (concatenating them first cost one more pass over the strip)
@@ -296,18 +297,18 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     reversed_kernel = np.zeros(nfft)
     reversed_kernel[: len(kernel)] = kernel[::-1]
     # float32 increments (motion) keep complex64 arithmetic; float64 (colour) keep their precision
-    complex_type = np.complex128 if dtype == np.float64 else np.complex64
+    complex_type = np.complex128 if dtype == xp.float64 else np.complex64
     kernel_f = xp.asarray(np.fft.rfft(reversed_kernel).astype(complex_type))
     # zero-pad to nfft here: scipy's own padding (n=nfft) zeroes a whole new
     # array before copying the segment in (measured: 6% of the kernel)
     padded = xp.empty((nfft,) + columns, dtype=dtype)
     _copy_samples(pieces, first, last, padded)
-    padded[length:] = 0
+    padded[length:, ...] = 0
     spectrum = fft.rfft(padded, axis=0, overwrite_x=True)
-    spectrum *= kernel_f.reshape((-1,) + (1,) * len(columns))
+    spectrum *= xp.reshape(kernel_f, (-1,) + (1,) * len(columns))
     out = fft.irfft(spectrum, n=nfft, axis=0, overwrite_x=True)
     offset = len(kernel) - 1
-    return out[offset : offset + (stop - start)]
+    return out[offset : offset + (stop - start), ...]
 
 
 def _copy_samples(pieces, first: int, last: int, out):
@@ -317,7 +318,7 @@ def _copy_samples(pieces, first: int, last: int, out):
     for piece in pieces:
         lo, hi = max(first, position), min(last, position + piece.shape[0])
         if lo < hi:
-            out[lo - first : hi - first] = piece[lo - position : hi - position]
+            out[lo - first : hi - first, ...] = piece[lo - position : hi - position, ...]
         position += piece.shape[0]
 
 
@@ -491,16 +492,15 @@ class IdealFilter(TemporalFilter):
         return self._phase(increments, start, stop)
 
     def _phase(self, increments, start, stop):
-        xp, fft = array_module(increments), fft_module(increments)
+        xp, fft = namespace(increments), fft_module(increments)
         n = increments.shape[0] + 1
-        phase = xp.zeros((n,) + increments.shape[1:], dtype=xp.float64)
-        xp.cumsum(increments, axis=0, dtype=xp.float64, out=phase[1:])
-        ramp = xp.linspace(0.0, 1.0, n).reshape((n,) + (1,) * (phase.ndim - 1))
-        phase -= ramp * phase[-1]
+        phase = xp.cumulative_sum(increments, axis=0, dtype=xp.float64, include_initial=True)
+        ramp = xp.reshape(xp.linspace(0.0, 1.0, n, dtype=xp.float64), (n,) + (1,) * (phase.ndim - 1))
+        phase -= ramp * phase[-1, ...]
         mask = xp.asarray(ideal_mask(np.fft.rfftfreq(n, 1.0 / self.fps), self.low, self.high))
         spectrum = fft.rfft(phase, axis=0)
-        spectrum *= mask.reshape((-1,) + (1,) * (phase.ndim - 1))
-        return fft.irfft(spectrum, n=n, axis=0)[start:stop].astype(xp.float32)
+        spectrum *= xp.reshape(mask, (-1,) + (1,) * (phase.ndim - 1))
+        return xp.astype(fft.irfft(spectrum, n=n, axis=0)[start:stop, ...], xp.float32)
 
     def response(self, freqs, fps):
         return ideal_mask(freqs, self.low, self.high)
@@ -584,11 +584,11 @@ class IIRFilter(TemporalFilter):
 
         from .backend import to_numpy
 
-        xp = array_module(increments)
+        xp = namespace(increments)
         # the forward filter's output at increment i is H of the phase at sample i + 1
         first = start - self.halo_before
         last = stop + self.halo_after
-        segment = to_numpy(increments[first : last - 1]).astype(np.float64)
+        segment = to_numpy(increments[first : last - 1, ...]).astype(np.float64)
         zi = self.zi.reshape(self.zi.shape + (1,) * (segment.ndim - 1)) * segment[0]
         out, _ = scipy.signal.sosfilt(self.increment_sos, segment, axis=0, zi=zi)
         if self.zero_phase:
