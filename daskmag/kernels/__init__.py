@@ -14,8 +14,9 @@ module                        job
 ============================  ===============================================
 
 Each kernel takes whatever array it is given and picks the matching
-namespace, as dask-image does: the motion and colour kernels use the array
-API standard's (:func:`.backend.namespace`; tested on ``array_api_strict``
-arrays), the others the library's own (:func:`.backend.array_module`).  The
-graph builders in :mod:`daskmag.graph` map them over Dask arrays.
+namespace, as dask-image does: the array API standard's
+(:func:`.backend.namespace`; tested on ``array_api_strict`` arrays), with
+the spots the standard lacks in :mod:`.backend`.  :mod:`.annotate` and
+:mod:`.spatial` build small host-side NumPy arrays.  The graph builders in
+:mod:`daskmag.graph` map the kernels over Dask arrays.
 """

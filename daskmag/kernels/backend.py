@@ -136,6 +136,18 @@ class StandardFFT:
     def ifft2(self, x, overwrite_x=False):
         return self.xp.fft.ifftn(self._complex(x), axes=(-2, -1))
 
+    def fft(self, x, n=None, axis=-1, overwrite_x=False):
+        return self.xp.fft.fft(self._complex(x), n=n, axis=axis)
+
+    def ifft(self, x, n=None, axis=-1, overwrite_x=False):
+        return self.xp.fft.ifft(self._complex(x), n=n, axis=axis)
+
+    def rfft2(self, x, s=None, overwrite_x=False):
+        return self.xp.fft.rfftn(x, s=s, axes=(-2, -1))
+
+    def irfft2(self, x, s=None, overwrite_x=False):
+        return self.xp.fft.irfftn(x, s=s, axes=(-2, -1))
+
     def rfft(self, x, n=None, axis=-1, overwrite_x=False):
         return self.xp.fft.rfft(x, n=n, axis=axis)
 

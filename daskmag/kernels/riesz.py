@@ -107,7 +107,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import array_module, fft_module, ndimage_module, scratch_arrays
+from .backend import assignable, fft_module, into, namespace, ndimage_module, scratch_arrays
 from .colourspace import add_luma, luma
 from .temporal import FIRFilter, TemporalFilter
 
@@ -211,10 +211,10 @@ def _smooth(n: int) -> bool:
 
 def _crop(array, level: RieszLevel):
     """The level's box (..., h, w//2+1) of a half spectrum (..., H, W//2+1): a copy."""
-    xp = array_module(array)
+    xp = namespace(array)
     cols = array[..., : level.cols]
     if level.rows is None:
-        return cols.copy()
+        return xp.asarray(cols, copy=True)
     h = level.shape[0]
     out = xp.empty(array.shape[:-2] + (h, level.cols), dtype=array.dtype)
     out[..., : level.rows, :] = cols[..., : level.rows, :]
@@ -346,8 +346,8 @@ def half_spectrum(image, cols: int | None = None):
     With ``cols``, only the half spectrum's first ``cols`` columns (..., H, cols):
     the transform along the rows is then taken of those columns only.
     """
-    xp, fft = array_module(image), fft_module(image)
-    image = image.astype(xp.float32, copy=False)
+    xp, fft = namespace(image), fft_module(image)
+    image = xp.astype(image, xp.float32, copy=False)
     if cols is None:
         return fft.rfft2(image)
     return fft.fft(fft.rfft(image, axis=-1)[..., :cols], axis=-2, overwrite_x=True)
@@ -378,16 +378,16 @@ def analyse_level(spectrum, level: RieszLevel):
         (vertical), on the level's grid.  For ``b = A cos(omega . x + phi)``,
         ``(r1, r2) = A sin(omega . x + phi) omega / |omega|``.
     """
-    xp, fft = array_module(spectrum), fft_module(spectrum)
+    xp, fft = namespace(spectrum), fft_module(spectrum)
     box = _crop(spectrum, level)
-    weights = xp.asarray(level.analysis).reshape((3,) + (1,) * (box.ndim - 2) + level.analysis.shape[1:])
-    return fft.irfft2(box[None] * weights, s=level.shape, overwrite_x=True)
+    weights = xp.reshape(xp.asarray(level.analysis), (3,) + (1,) * (box.ndim - 2) + level.analysis.shape[1:])
+    return fft.irfft2(xp.expand_dims(box, axis=0) * weights, s=level.shape, overwrite_x=True)
 
 
 def synthesise_level_into(out, coefficients, level: RieszLevel):
     """Add a level's real coefficients (..., h, w) into a half spectrum (..., H, c),
     ``c >= level.cols``."""
-    xp, fft = array_module(coefficients), fft_module(coefficients)
+    xp, fft = namespace(coefficients), fft_module(coefficients)
     box = fft.rfft2(coefficients)
     box *= xp.asarray(level.synthesis)
     return _add_box(out, box, level)
@@ -410,7 +410,7 @@ def decompose(image, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES
         float32 arrays (3, ..., h_k, w_k), each a level's ``b, r1, r2``
         (:func:`analyse_level`); ``"lowpass"``: float32 (..., h, w) residual.
     """
-    xp, fft = array_module(image), fft_module(image)
+    xp, fft = namespace(image), fft_module(image)
     shape = image.shape[-2:]
     filters = riesz_filters(tuple(shape), levels, skip_octaves, reach, edge)
     spectrum = half_spectrum(image)
@@ -418,7 +418,7 @@ def decompose(image, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES
     bands = [analyse_level(spectrum, level) for level in filters.levels]
     lowpass = fft.irfft2(_crop(spectrum, filters.lowpass) * xp.asarray(filters.lowpass.analysis[0]),
                          s=filters.lowpass.shape)
-    return {"highpass": highpass.astype(xp.float32), "levels": bands, "lowpass": lowpass.astype(xp.float32)}
+    return {"highpass": xp.astype(highpass, xp.float32), "levels": bands, "lowpass": xp.astype(lowpass, xp.float32)}
 
 
 def collapse(pyramid, levels: int | None = None, skip_octaves: int = SKIP_OCTAVES,
@@ -430,14 +430,14 @@ def collapse(pyramid, levels: int | None = None, skip_octaves: int = SKIP_OCTAVE
     float32 array (..., H, W)
     """
     highpass = pyramid["highpass"]
-    xp, fft = array_module(highpass), fft_module(highpass)
+    xp, fft = namespace(highpass), fft_module(highpass)
     shape = highpass.shape[-2:]
     filters = riesz_filters(tuple(shape), levels, skip_octaves, reach, edge)
     spectrum = fft.rfft2(highpass) * xp.asarray(filters.highpass)
     for triple, level in zip(pyramid["levels"], filters.levels):
-        synthesise_level_into(spectrum, triple[0], level)
+        synthesise_level_into(spectrum, triple[0, ...], level)
     synthesise_level_into(spectrum, pyramid["lowpass"], filters.lowpass)
-    return fft.irfft2(spectrum, s=shape).astype(xp.float32)
+    return xp.astype(fft.irfft2(spectrum, s=shape), xp.float32)
 
 
 def amplitude_phase_orientation(triple):
@@ -459,10 +459,10 @@ def amplitude_phase_orientation(triple):
         ``phi cos theta, phi sin theta`` that the kernel filters do not
         depend on the choice.
     """
-    xp = array_module(triple)
-    b, r1, r2 = triple
+    xp = namespace(triple)
+    b, r1, r2 = triple[0, ...], triple[1, ...], triple[2, ...]
     riesz = xp.hypot(r1, r2)
-    return xp.sqrt(b * b + riesz * riesz), xp.arctan2(riesz, b), xp.arctan2(r2, r1)
+    return xp.sqrt(b * b + riesz * riesz), xp.atan2(riesz, b), xp.atan2(r2, r1)
 
 
 def quaternion_increments(current, previous, out):
@@ -480,9 +480,9 @@ def quaternion_increments(current, previous, out):
     out : float array (n, 2, h, w)
         Receives ``phi cos theta`` and ``phi sin theta`` (radians).
     """
-    xp = array_module(current)
-    b1, x1, y1 = current
-    b0, x0, y0 = previous
+    xp = namespace(current)
+    b1, x1, y1 = current[0, ...], current[1, ...], current[2, ...]
+    b0, x0, y0 = previous[0, ...], previous[1, ...], previous[2, ...]
     real = b1 * b0
     real += x1 * x0
     real += y1 * y0
@@ -491,11 +491,11 @@ def quaternion_increments(current, previous, out):
     qy = b0 * y1
     qy -= b1 * y0
     norm = xp.hypot(qx, qy)
-    phase = xp.arctan2(norm, real)
-    norm += xp.finfo(xp.float32).tiny  # p_ij = 0: no change, and 0 / tiny = 0
+    phase = xp.atan2(norm, real)
+    norm += xp.finfo(xp.float32).smallest_normal  # p_ij = 0: no change, and 0 / tiny = 0
     phase /= norm
-    xp.multiply(qx, phase, out=out[:, 0])
-    xp.multiply(qy, phase, out=out[:, 1])
+    into(out[:, 0, ...], "multiply", qx, phase)
+    into(out[:, 1, ...], "multiply", qy, phase)
     return out
 
 
@@ -520,23 +520,24 @@ def level_increments(rgb, filters: RieszFilters, increments, keep=None, kept=Non
         Also store the Riesz triples of frames ``[start, stop)`` in ``kept``
         (list of float32 arrays (3, stop - start, h_k, w_k)).
     """
+    xp = namespace(rgb)
     n_frames, height, width, _ = rgb.shape
     previous = [None] * len(filters.levels)
     batch = _batch_frames(height, width)
     for t0 in range(0, n_frames, batch):
         t1 = min(t0 + batch, n_frames)
-        spectrum = half_spectrum(luma(rgb[t0:t1]), filters.levels[0].cols)
+        spectrum = half_spectrum(luma(rgb[t0:t1, ...]), filters.levels[0].cols)
         for j, level in enumerate(filters.levels):
             triple = analyse_level(spectrum, level)  # (3, n, h, w)
             if previous[j] is not None:
-                quaternion_increments(triple[:, :1], previous[j], out=increments[j][t0 - 1 : t0])
+                quaternion_increments(triple[:, :1, ...], previous[j], out=increments[j][t0 - 1 : t0, ...])
             if t1 - t0 > 1:
-                quaternion_increments(triple[:, 1:], triple[:, :-1], out=increments[j][t0 : t1 - 1])
-            previous[j] = triple[:, -1:].copy()
+                quaternion_increments(triple[:, 1:, ...], triple[:, :-1, ...], out=increments[j][t0 : t1 - 1, ...])
+            previous[j] = xp.asarray(triple[:, -1:, ...], copy=True)
             if kept is not None:
                 lo, hi = max(t0, keep[0]), min(t1, keep[1])
                 if lo < hi:
-                    kept[j][:, lo - keep[0] : hi - keep[0]] = triple[:, lo - t0 : hi - t0]
+                    kept[j][:, lo - keep[0] : hi - keep[0], ...] = triple[:, lo - t0 : hi - t0, ...]
     return increments
 
 
@@ -559,20 +560,21 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
     -------
     array (stop - start, 2, h, w), of the increments' dtype
     """
-    xp = array_module(increments)
+    xp = namespace(increments)
     n_frames, _, rows, cols = increments.shape
     if out is None:
         out = xp.empty((stop - start, 2, rows, cols), dtype=increments.dtype)
     strip = max(1, STRIP_BYTES // max(1, n_frames * 2 * cols * 4))
     for r0 in range(0, rows, strip):
-        part = increments[:, :, r0 : r0 + strip].astype(xp.float32, copy=False)
+        r1 = min(r0 + strip, rows)
+        part = xp.astype(increments[:, :, r0:r1, ...], xp.float32, copy=False)
         filtered = temporal.phase(part, start, stop, pad_before, pad_after)
         if reference is None:
             filtered *= alpha
         else:
             filtered *= 1.0 + alpha
             filtered -= reference.phase(part, start, stop, pad_before, pad_after)
-        out[:, :, r0 : r0 + strip] = filtered
+        out[:, :, r0:r1, ...] = assignable(filtered, out)
     return out
 
 
@@ -591,13 +593,13 @@ def smooth_shift(shift, amplitude, sigma):
     -------
     float32 array (n, 2, h, w)
     """
-    xp, ndimage = array_module(amplitude), ndimage_module(amplitude)
+    xp, ndimage = namespace(amplitude), ndimage_module(amplitude)
     sigmas = (0.0, 0.0) + tuple(sigma)
-    weighted = xp.multiply(shift, amplitude[:, None], dtype=xp.float32)
+    weighted = xp.astype(shift, xp.float32, copy=False) * xp.expand_dims(amplitude, axis=1)
     weighted = ndimage.gaussian_filter(weighted, sigmas, mode="wrap", truncate=3.0)
     weight = ndimage.gaussian_filter(amplitude, sigmas[1:], mode="wrap", truncate=3.0)
-    weight += xp.finfo(xp.float32).tiny
-    weighted /= weight[:, None]
+    weight += xp.finfo(xp.float32).smallest_normal
+    weighted /= xp.expand_dims(weight, axis=1)
     return weighted
 
 
@@ -618,14 +620,14 @@ def shifted_change(triple, shift):
     -------
     float32 array (n, h, w); exactly 0 where ``m`` is 0.
     """
-    xp = array_module(triple)
-    b, r1, r2 = triple
-    mc = shift[:, 0].astype(xp.float32, copy=False)
-    ms = shift[:, 1].astype(xp.float32, copy=False)
+    xp = namespace(triple)
+    b, r1, r2 = triple[0, ...], triple[1, ...], triple[2, ...]
+    mc = xp.astype(shift[:, 0, ...], xp.float32, copy=False)
+    ms = xp.astype(shift[:, 1, ...], xp.float32, copy=False)
     half = xp.hypot(mc, ms)
     dot = mc * r1
     dot += ms * r2
-    dot /= half + xp.finfo(xp.float32).tiny  # (m . r) / |m|, 0 where m = 0
+    dot /= half + xp.finfo(xp.float32).smallest_normal  # (m . r) / |m|, 0 where m = 0
     half *= 0.5
     s = xp.sin(half)
     c = xp.cos(half)
@@ -658,27 +660,27 @@ def apply_phase_shifts(rgb, phase_shifts, filters: RieszFilters, kept=None, sigm
     -------
     uint8 array (T, H, W, 3)
     """
-    xp = array_module(rgb)
+    xp = namespace(rgb)
     n_frames, height, width, _ = rgb.shape
     out = xp.empty_like(rgb)
     batch = _batch_frames(height, width)
     for t0 in range(0, n_frames, batch):
         t1 = min(t0 + batch, n_frames)
         cols = filters.levels[0].cols  # the finest level's: no other column is changed
-        spectrum = None if kept is not None else half_spectrum(luma(rgb[t0:t1]), cols)
+        spectrum = None if kept is not None else half_spectrum(luma(rgb[t0:t1, ...]), cols)
         change = xp.zeros((t1 - t0, height, cols), dtype=xp.complex64)
         for j, level in enumerate(filters.levels):
-            triple = kept[j][:, t0:t1] if kept is not None else analyse_level(spectrum, level)
-            shift = phase_shifts[j][t0:t1]
+            triple = kept[j][:, t0:t1, ...] if kept is not None else analyse_level(spectrum, level)
+            shift = phase_shifts[j][t0:t1, ...]
             level_sigma = (sigma * level.shape[0] / height, sigma * level.shape[1] / width)
             if max(level_sigma) >= MIN_SMOOTHING:
-                amplitude = triple[0] * triple[0]
-                amplitude += triple[1] * triple[1]
-                amplitude += triple[2] * triple[2]
-                shift = smooth_shift(shift, xp.sqrt(amplitude, out=amplitude), level_sigma)
+                amplitude = triple[0, ...] * triple[0, ...]
+                amplitude += triple[1, ...] * triple[1, ...]
+                amplitude += triple[2, ...] * triple[2, ...]
+                shift = smooth_shift(shift, into(amplitude, "sqrt", amplitude), level_sigma)
             synthesise_level_into(change, shifted_change(triple, shift), level)
         delta = image_from_half_spectrum(change, (height, width))
-        out[t0:t1] = add_luma(rgb[t0:t1], delta)
+        out[t0:t1, ...] = add_luma(rgb[t0:t1, ...], delta)
     return out
 
 
@@ -739,30 +741,30 @@ def magnify_block_riesz(rgb, temporal, alpha: float, start: int = 0, stop: int |
         ``rgb`` is not (T, H, W, 3) uint8, ``levels`` < 1, or the temporal
         filter lacks halo frames (:meth:`TemporalFilter.phase`).
     """
-    if rgb.ndim != 4 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
+    xp = namespace(rgb)
+    if rgb.ndim != 4 or rgb.shape[-1] != 3 or rgb.dtype != xp.uint8:
         raise ValueError(f"expected uint8 RGB frames (T, H, W, 3), got {rgb.dtype} {rgb.shape}")
     if not isinstance(temporal, TemporalFilter):
         temporal = FIRFilter(temporal)
-    xp = array_module(rgb)
     stop = rgb.shape[0] if stop is None else stop
     n_frames, height, width, _ = rgb.shape
     filters = riesz_filters((height, width), levels, skip_octaves, reach, edge)
     count = sum(level.shape[0] * level.shape[1] for level in filters.levels)
     keep = (start, stop) if (stop - start) * count * 12 <= keep_bytes else None
-    dtype = xp.float32 if n_frames * count * 8 <= keep_bytes else xp.float16
+    dtype = "float32" if n_frames * count * 8 <= keep_bytes else "float16"
     # Working memory reused between calls (daskmag._backend.scratch_arrays).
     # Each level's buffer has room for T frames: T - 1 increments, then the
     # phase shifts of the (at most T) output frames, written over them.
     specs = [((n_frames, 2) + level.shape, dtype) for level in filters.levels]
     if keep is not None:
-        specs += [((3, stop - start) + level.shape, xp.float32) for level in filters.levels]
+        specs += [((3, stop - start) + level.shape, "float32") for level in filters.levels]
     arrays = scratch_arrays(xp, specs)
     buffers = arrays[: len(filters.levels)]
     kept = arrays[len(filters.levels):] if keep is not None else None
-    increments = [buffer[: n_frames - 1] for buffer in buffers]
+    increments = [buffer[: n_frames - 1, ...] for buffer in buffers]
     level_increments(rgb, filters, increments, keep, kept)
     shifts = [phase_shift(increments[j], temporal, alpha, start, stop, pad_before, pad_after,
-                          reference, out=buffers[j][: stop - start])
+                          reference, out=buffers[j][: stop - start, ...])
               for j in range(len(buffers))]
     sigma = SIGMA if sigma is None else float(sigma)
-    return apply_phase_shifts(rgb[start:stop], shifts, filters, kept, sigma)
+    return apply_phase_shifts(rgb[start:stop, ...], shifts, filters, kept, sigma)
