@@ -218,10 +218,11 @@ def column_dot(a, b):
 
 def device_key(array):
     """A hashable name of the device ``array`` lives on (for per-device caches)."""
-    if array_module(array).__name__ == "cupy":
-        return ("cupy", array.device.id)
-    if isinstance(array, (_numpy.ndarray, _numpy.generic)):
+    native = _native_module(array)
+    if native is _numpy:
         return ("numpy", None)
+    if native is not None:
+        return ("cupy", array.device.id)
     return (namespace(array).__name__, str(getattr(array, "device", None)))
 
 
