@@ -217,6 +217,13 @@ STAGE1_BYTES = 256 * 2**20
 STAGED_KEEP_BYTES = 1 * 2**30
 #: Most bytes of increments one stage-2 task filters (a strip of the coefficients).
 STRIP_TASK_BYTES = 128 * 2**20
+#: Most bytes the staged graph holds at once, over all workers: the writer
+#: keeps a group, its halos and the next group in flight
+#: (:func:`daskmag.graph.register_blocks_in_flight`), and each of their frames
+#: holds its decoded samples, its increments, its phase shifts (and its
+#: coefficients where they are kept).  With the processes' own ~1 GiB, a
+#: 1080p run stays under 6 GiB in all.
+STAGED_BYTES = 4 * 2**30
 
 
 @dataclass(frozen=True)
@@ -262,17 +269,21 @@ class StagedPlan:
 
 
 def plan_staged(n_frames: int, height: int, width: int, blocks: BlockPlan, *, min_blocks: int = 1,
-                time_chunk: int | None = None, group_bytes: int = GROUP_BYTES) -> StagedPlan | None:
+                time_chunk: int | None = None, group_bytes: int = GROUP_BYTES,
+                frame_bytes: int | None = None, staged_bytes: int = STAGED_BYTES) -> StagedPlan | None:
     """The staged plan for whole frames, or None where its memory would not stay bounded.
 
-    A group holds ``HALOS_PER_BLOCK`` halos' worth of frames where
-    ``group_bytes`` allows (float32 increments, else float16), and at least
-    one halo, else the clip is left to the fused kernel's tiles (None): the
-    filter's cost then grows with ``(group + halos) / group``, but each
-    frame is still analysed once, where the fused kernel analyses the halo
-    frames again for each block and a tile's margins again for each tile.
-    Chunks hold at most :data:`STAGE1_BYTES` of stage-1 results and split a
-    short clip into at least ``min_blocks``.
+    A group holds ``HALOS_PER_BLOCK`` halos' worth of frames where memory
+    allows (float32 increments, else float16): its window within
+    ``group_bytes``, and two groups with their halos, each frame with its
+    decoded samples (``frame_bytes``, default 8-bit RGB), increments and
+    phase shifts, within ``staged_bytes``.  It holds at least one halo, else
+    the clip is left to the fused kernel's tiles (None): the filter's cost
+    grows with ``(group + halos) / group``, but each frame is still analysed
+    once, where the fused kernel analyses the halo frames again for each
+    block and a tile's margins again for each tile.  Chunks hold at most
+    :data:`STAGE1_BYTES` of stage-1 results and split a short clip into at
+    least ``min_blocks``.
     """
     from .kernels.phase import coefficient_count
 
@@ -283,15 +294,29 @@ def plan_staged(n_frames: int, height: int, width: int, blocks: BlockPlan, *, mi
     # large are turned away before building their filters
     if group_bytes // (3 * height * width * 2) - halos < least:
         return None
+    if frame_bytes is None:
+        frame_bytes = height * width * 3
     total = coefficient_count((height, width), blocks.pyramid)
     wanted = min(max(HALOS_PER_BLOCK * max(before, after), MIN_BLOCK_FRAMES), n_frames)
+
+    def fitting(per_frame: int) -> int:  # the longest group that fits both budgets
+        in_flight = (staged_bytes // per_frame - halos) // 2
+        if n_frames * per_frame <= staged_bytes:  # a clip that fits whole: one group, no halos
+            in_flight = n_frames
+        return min(wanted, group_bytes // (total * size) - halos, in_flight)
+
     for dtype, size in (("float32", 4), ("float16", 2)):
-        group = min(wanted, group_bytes // (total * size) - halos)
+        group = fitting(2 * total * size + frame_bytes)
         if group >= wanted:
             break
     if group < least:
         return None
-    keep = group * total * 8 <= STAGED_KEEP_BYTES
+    # Stage 1 hands the coefficients to stage 3 where they fit: a group half
+    # as long costs the filter less than a second analysis of every frame
+    kept_group = min(group, STAGED_KEEP_BYTES // (8 * total), fitting((2 * size + 8) * total + frame_bytes))
+    keep = kept_group >= max(least, group // 2)
+    if keep:
+        group = kept_group
     per_frame = total * (size + (8 if keep else 0))
     chunk = time_chunk or max(8, min(group, STAGE1_BYTES // per_frame))
     chunk = max(1, min(chunk, math.ceil(n_frames / max(1, min_blocks))))

@@ -111,6 +111,32 @@ def test_staged_plan_covers_every_frame_once_with_memory_bounded_by_the_group():
     assert coefficient_count((192, 432), PyramidSpec()) == plans[300].coefficients
 
 
+def test_staged_plan_holds_two_groups_in_flight_within_the_budget():
+    """The writer keeps a group, its halos and the next group in flight: their frames,
+    increments and phase shifts stay within STAGED_BYTES (issue 2: 1080p under 6 GiB in all)."""
+    from daskmag.plan import STAGED_BYTES, plan_motion, plan_staged
+
+    temporal = make_filter("fir", 3, 7, 60)
+    for height, width, channels, itemsize in ((1080, 1920, 3, 1), (720, 1280, 3, 1), (1080, 1920, 1, 2),
+                                              (480, 640, 3, 1), (192, 432, 3, 1)):
+        blocks = plan_motion(6000, height, width, temporal)
+        staged = plan_staged(6000, height, width, blocks, frame_bytes=height * width * channels * itemsize)
+        size = np.dtype(staged.dtype).itemsize
+        per_frame = staged.coefficients * (2 * size + 8 * staged.keep) + height * width * channels * itemsize
+        group = max(staged.groups[:-1]) * staged.time_chunks[0]
+        halos = staged.halo_before + staged.halo_after
+        # a group is a whole number of chunks: it may pass the budget's group by half a chunk
+        assert (2 * (group - staged.time_chunks[0] // 2) + halos) * per_frame <= STAGED_BYTES
+    # a clip whose frames all fit is one group (no halos between groups)
+    short = plan_staged(96, 1080, 1920, plan_motion(96, 1080, 1920, temporal), min_blocks=2)
+    assert len(short.groups) == 1 and len(short.time_chunks) >= 2
+    # a smaller budget gives shorter groups; too small for one halo: the fused kernel's tiles
+    blocks = plan_motion(6000, 720, 1280, temporal)
+    small = plan_staged(6000, 720, 1280, blocks, staged_bytes=2 * 2**30)
+    assert small is not None and small.window < plan_staged(6000, 720, 1280, blocks).window
+    assert plan_staged(6000, 1080, 1920, plan_motion(6000, 1080, 1920, temporal), staged_bytes=2 * 2**30) is None
+
+
 def test_staged_plan_gives_way_to_tiles_where_a_group_would_not_fit():
     from daskmag.plan import plan_motion, plan_staged
 

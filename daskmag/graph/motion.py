@@ -129,7 +129,8 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
     plan = plan_motion(n_frames, height, width, temporal, reference, settings.pyramid, time_chunk=time_chunk,
                        tile=tile, tile_margin=tile_margin, min_blocks=min_blocks, block_bytes=block_bytes)
     if staged is not False and resources is None:  # kernels placed by resources stay fused
-        staged = staged_plan(frames.shape, plan, temporal, device, tile, min_blocks, time_chunk)
+        staged = staged_plan(frames.shape, plan, temporal, device, tile, min_blocks, time_chunk,
+                             frames.dtype.itemsize)
         if staged is not None:
             return _magnify_staged(frames, staged, plan.pyramid, temporal, reference, settings)
     if tile is None:
@@ -192,7 +193,7 @@ def _magnify_chunk(block, temporal, alpha, spec, halos, margins=(0, 0), sigma=0.
 
 
 def staged_plan(frames_shape, plan, temporal, device: str = "cpu", tile: int | None = None,
-                min_blocks: int = 1, time_chunk: int | None = None):
+                min_blocks: int = 1, time_chunk: int | None = None, itemsize: int = 1):
     """The :class:`daskmag.plan.StagedPlan` :func:`magnify_motion` uses, or None for the fused kernel.
 
     The fused kernel (one task per block, the halo frames analysed by both
@@ -204,7 +205,8 @@ def staged_plan(frames_shape, plan, temporal, device: str = "cpu", tile: int | N
         return None
     from ..plan import plan_staged
 
-    staged = plan_staged(*frames_shape[:3], plan, min_blocks=min_blocks, time_chunk=time_chunk)
+    staged = plan_staged(*frames_shape[:3], plan, min_blocks=min_blocks, time_chunk=time_chunk,
+                         frame_bytes=int(np.prod(frames_shape[1:])) * itemsize)
     if staged is None or len(staged.time_chunks) < 2:
         return None  # one block: nothing to share
     return staged
@@ -328,8 +330,8 @@ def _apply_task(rgb, shifts, strips, coefficients, spec, sigma):
     for strip, segments in zip(strips, shifts):
         for (j, _, _), segment in zip(strip, segments):
             per_band.setdefault(j, []).append(segment)
-    bands = [parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-             for _, parts in sorted(per_band.items())]
+    # each band's rows, in order, as they come from the strips: joined a batch of frames at a time
+    bands = [parts[0] if len(parts) == 1 else parts for _, parts in sorted(per_band.items())]
     return apply_phase_shifts(rgb, bands, spec, coefficients, sigma)
 
 

@@ -250,7 +250,9 @@ def apply_phase_shifts(rgb, phase_shifts, spec: PyramidSpec, kept=None, sigma: f
     rgb : uint8 array (T, H, W, 3)
         The frames to change (the block's core).
     phase_shifts : list of arrays (T, h_b, w_b)
-        Per band, the phase change of every coefficient.
+        Per band, the phase change of every coefficient; or per band a list
+        of arrays (T, r, w_b), runs of its rows in order (stage 2's strips,
+        joined a batch of frames at a time instead of all at once).
     kept : list of complex64 arrays (T, h_b, w_b), optional
         The frames' coefficients, if pass 1 kept them; else recomputed.
     sigma : float
@@ -273,7 +275,9 @@ def apply_phase_shifts(rgb, phase_shifts, spec: PyramidSpec, kept=None, sigma: f
         change = xp.zeros((t1 - t0, height, width), dtype=xp.complex64)
         for j, band in enumerate(bands):
             coefficients = kept[j][t0:t1, ...] if kept is not None else analyse(spectrum, band)
-            shift = phase_shifts[j][t0:t1, ...]
+            shift = phase_shifts[j]
+            shift = (shift[t0:t1, ...] if not isinstance(shift, (list, tuple))
+                     else xp.concat([rows[t0:t1, ...] for rows in shift], axis=1))
             if sigma:
                 band_sigma = (sigma * band.shape[0] / height, sigma * band.shape[1] / width)
                 shift = smooth_phase(shift, coefficients, band_sigma)
@@ -458,8 +462,10 @@ def shift_strip(pieces, first: int, start: int, stop: int, n_frames: int, tempor
     w1 = min(stop + after, n_frames)
     window = xp.empty((w1 - w0,) + pieces[0].shape[1:], dtype=pieces[0].dtype)
     _copy_samples(pieces, w0 - first, w1 - first, window)
-    # row 0, the change into the window's first frame, is not needed; the
-    # shifts are written over the window's own rows as phase_shift allows
+    # Row 0, the change into the window's first frame, is not needed.  The
+    # shifts get their own array: written over the window's rows, they kept
+    # the whole window (group and halos) alive until stage 3, 2.5 times their
+    # size at 1080p.
+    out = xp.empty((stop - start,) + window.shape[1:], dtype=window.dtype)
     return phase_shift(window[1:, ...], temporal, alpha, start - w0, stop - w0,
-                       before - (start - w0), after - (w1 - stop), reference,
-                       out=window[: stop - start, ...])
+                       before - (start - w0), after - (w1 - stop), reference, out=out)

@@ -130,3 +130,22 @@ def test_phase_shift_in_place_over_its_increments_equals_a_separate_output(dtype
         in_place = phase_shift(work[:-1], temporal, ALPHA, start, stop, *pads, out=work[: stop - start])
         assert np.shares_memory(in_place, work)
         np.testing.assert_array_equal(in_place, separate)
+
+
+def test_a_strips_phase_shifts_do_not_keep_its_window_alive():
+    """Stage 2's result is held until stage 3: as a view of the filter's window
+    (the group and both halos) it kept 2.5 times its size alive at 1080p."""
+    from daskmag.kernels.phase import shift_strip
+    from daskmag.kernels.temporal import FIRFilter
+
+    fir = FIRFilter(design_bandpass(3.0, 7.0, 60.0))
+    rng = np.random.default_rng(0)
+    pieces = [rng.normal(0, 0.05, (40, 6, 8)).astype(np.float16) for _ in range(3)]
+    shifts = shift_strip(pieces, 0, 40, 80, 120, fir, 10.0)
+    assert shifts.shape == (40, 6, 8) and shifts.dtype == np.float16
+    assert shifts.base is None  # its own memory, not a window's rows
+    # the values are the filter's on the concatenated series, as before
+    series = np.concatenate(pieces).astype(np.float32)  # row t: the change into frame t
+    w0, w1 = 40 - fir.halo_before, 80 + fir.halo_after
+    expected = 10.0 * fir.phase(series[w0 + 1 : w1], 40 - w0, 80 - w0)
+    np.testing.assert_allclose(shifts.astype(np.float32), expected, atol=2e-3)
