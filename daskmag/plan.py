@@ -299,21 +299,24 @@ def plan_staged(n_frames: int, height: int, width: int, blocks: BlockPlan, *, mi
     total = coefficient_count((height, width), blocks.pyramid)
     wanted = min(max(HALOS_PER_BLOCK * max(before, after), MIN_BLOCK_FRAMES), n_frames)
 
-    def fitting(per_frame: int) -> int:  # the longest group that fits both budgets
+    def fitting(size: int, kept: int = 0) -> int:
+        """The longest group within both budgets, with increments and shifts of
+        ``size`` bytes (and ``kept`` bytes of coefficients) per coefficient."""
+        per_frame = (2 * size + kept) * total + frame_bytes
         in_flight = (staged_bytes // per_frame - halos) // 2
         if n_frames * per_frame <= staged_bytes:  # a clip that fits whole: one group, no halos
             in_flight = n_frames
         return min(wanted, group_bytes // (total * size) - halos, in_flight)
 
     for dtype, size in (("float32", 4), ("float16", 2)):
-        group = fitting(2 * total * size + frame_bytes)
+        group = fitting(size)
         if group >= wanted:
             break
     if group < least:
         return None
     # Stage 1 hands the coefficients to stage 3 where they fit: a group half
     # as long costs the filter less than a second analysis of every frame
-    kept_group = min(group, STAGED_KEEP_BYTES // (8 * total), fitting((2 * size + 8) * total + frame_bytes))
+    kept_group = min(group, STAGED_KEEP_BYTES // (8 * total), fitting(size, kept=8))
     keep = kept_group >= max(least, group // 2)
     if keep:
         group = kept_group
