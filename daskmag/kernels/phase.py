@@ -183,7 +183,8 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
     n_frames, rows, cols = increments.shape
     if out is None:
         out = xp.empty((stop - start, rows, cols), dtype=increments.dtype)
-    strip = max(1, STRIP_BYTES // max(1, n_frames * cols * 4))
+    # the filter works on the series with its clip-end pads: a strip's samples include them
+    strip = max(1, STRIP_BYTES // max(1, (n_frames + pad_before + pad_after) * cols * 4))
     for r0 in range(0, rows, strip):
         r1 = min(r0 + strip, rows)
         part = xp.astype(increments[:, r0:r1, ...], xp.float32, copy=False)

@@ -564,7 +564,7 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
     n_frames, _, rows, cols = increments.shape
     if out is None:
         out = xp.empty((stop - start, 2, rows, cols), dtype=increments.dtype)
-    strip = max(1, STRIP_BYTES // max(1, n_frames * 2 * cols * 4))
+    strip = max(1, STRIP_BYTES // max(1, (n_frames + pad_before + pad_after) * 2 * cols * 4))
     for r0 in range(0, rows, strip):
         r1 = min(r0 + strip, rows)
         part = xp.astype(increments[:, :, r0:r1, ...], xp.float32, copy=False)
