@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .kernels.pyramid import PYRAMID_KINDS
     from .kernels.temporal import DEFAULT_WINDOW, FILTER_KINDS
     from .measure.cli import add_parser as add_measure_parser
-    from .settings import CRF_RANGE
+    from .settings import CRF_RANGE, DEFAULT_CRF
 
     parser = _Parser(
         prog="daskmag",
@@ -156,9 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="color mode: Gaussian pyramid level of the spatial low-pass (default 4)")
     mag.add_argument("--chroma-attenuation", dest="chroma_attenuation", type=_number, default=None,
                      help="color mode: factor on the I/Q (chroma) amplification (default 1; 0 = luminance only)")
-    mag.add_argument("--crf", type=_whole, default=17,
+    mag.add_argument("--crf", type=_whole, default=DEFAULT_CRF,
                      help=f"H.264 quality for .mp4/.mov, {CRF_RANGE[0]}-{CRF_RANGE[1]}, lower is better "
-                          "(default 17, visually lossless)")
+                          f"(default {DEFAULT_CRF}, visually lossless)")
     mag.add_argument("--tile", type=_whole, default=None,
                      help="process frames in square tiles of N pixels with a 64-pixel halo, one fused "
                           "task per block and tile (default: whole frames where a filter group fits in "

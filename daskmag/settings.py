@@ -47,6 +47,10 @@ MODES = ("motion", "colour")
 DEVICES = ("cpu", "cuda")
 #: x264's constant-rate-factor range (8-bit).
 CRF_RANGE = (0, 51)
+#: Default H.264 constant-rate factor: with trellis quantisation off (see
+#: ``daskmag.io.encode.X264_OPTIONS``), 16 matches or beats the PSNR that 17
+#: gave with it on (docs/benchmarks.md, "H.264 output").
+DEFAULT_CRF = 16
 
 
 def _finite(value, name: str) -> float:
@@ -508,7 +512,7 @@ class OutputSettings(_Settings):
     ----------
     crf : int
         H.264 constant-rate factor for ``.mp4``/``.mov``, 0 (lossless) to 51;
-        17 is visually lossless.
+        the default, 16, is visually lossless.
     overwrite : bool
         Replace an existing output.
     restart : bool
@@ -526,7 +530,7 @@ class OutputSettings(_Settings):
         ``crf`` out of range, or a playback rate that is not positive.
     """
 
-    crf: int = 17
+    crf: int = DEFAULT_CRF
     overwrite: bool = False
     restart: bool = False
     side_by_side: bool = False

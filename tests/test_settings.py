@@ -55,7 +55,7 @@ def test_defaults_live_in_the_settings():
     assert (motion.alpha, motion.filter, motion.taps, motion.sigma) == (10.0, "fir", None, 0.0)
     assert motion.pyramid == PyramidSpec("octave", 4)
     assert ColourSettings().level == 4
-    assert OutputSettings().crf == 17
+    assert OutputSettings().crf == 16
     assert Band(3, 7, -1).fps is None  # the predecessor's "-1": the file's own rate
 
 

@@ -20,6 +20,7 @@ import dask
 import numpy as np
 
 from ..errors import UserError
+from ..settings import DEFAULT_CRF
 from .output import Writer, partial_path, register_writer, remove_path, replace_path
 
 #: File name of each frame in a folder output.
@@ -82,7 +83,7 @@ class TiffSequenceWriter(Writer):
         folder, pattern = split_target(path)
         return folder / pattern
 
-    def block_tasks(self, frames, path: Path, fps, parts, todo, *, crf: int = 17, attrs=None) -> dict:
+    def block_tasks(self, frames, path: Path, fps, parts, todo, *, crf: int = DEFAULT_CRF, attrs=None) -> dict:
         folder, pattern = split_target(path)
         tmp = partial_path(folder)
         if not parts.resuming:

@@ -20,6 +20,7 @@ import dask.array as da
 import numpy as np
 
 from ..errors import UserError
+from ..settings import DEFAULT_CRF
 from .base import Reader, VideoInfo, reason, register_reader
 from .output import Writer, exact_rate, partial_path, register_writer, remove_path, replace_path
 
@@ -136,7 +137,7 @@ class ZarrWriter(Writer):
     suffixes = (STORE_SUFFIX,)
     part_name = "done-{:06d}"
 
-    def block_tasks(self, frames, path: Path, fps, parts, todo, *, crf: int = 17, attrs=None) -> dict:
+    def block_tasks(self, frames, path: Path, fps, parts, todo, *, crf: int = DEFAULT_CRF, attrs=None) -> dict:
         chunks = frames.chunks[0]
         offsets = np.concatenate([[0], np.cumsum(chunks)[:-1]]).astype(int)
         blocks = frames.rechunk({1: -1, 2: -1}).to_delayed().ravel()
