@@ -132,3 +132,17 @@ def test_the_dashboard_can_be_left_off(capsys):
         assert _status_page(client) == 200
     assert "dashboard: http" in capsys.readouterr().err
 
+
+
+def _profiling(dask_worker) -> bool:
+    """Whether the worker runs distributed's statistical profiler (a periodic stack walk)."""
+    return "profile" in dask_worker.periodic_callbacks
+
+
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+def test_workers_profile_only_for_the_dashboard(processes):
+    """The profiler only feeds the dashboard's profile page: without a dashboard it is off."""
+    with dask_client(1, processes=processes, dashboard=False, quiet=True) as client:
+        assert list(client.run(_profiling).values()) == [False]
+    with dask_client(1, processes=processes, quiet=True) as client:
+        assert list(client.run(_profiling).values()) == [True]
