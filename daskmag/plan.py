@@ -431,6 +431,10 @@ def plan_job(info, settings: MotionSettings | ColourSettings, band: Band, select
         box_height, box_width = rows.stop - rows.start, cols.stop - cols.start
     band = band.at_rate(info.fps)
     n_frames = stop - first
+    if n_frames < 2:
+        raise UserError(f"{info.path}: {n_frames} frame to process; magnification needs at "
+                        f"least 2 (a single frame has no motion)")
+    band.check_duration(n_frames)
     if execution.device == "cuda":  # a plan shaped for the device: whole frames, long blocks
         from .gpu import device_execution
 

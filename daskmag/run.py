@@ -211,14 +211,16 @@ def preflight(job: Job, min_blocks: int = 1):
                         timing=job.selection.timing, fps=job.band.fps)
     info = with_recording_rate(reader.probe(), job.band.fps)
     plan = plan_job(info, job.settings, job.band, job.selection, job.execution, min_blocks=min_blocks)
-    if plan.stop - plan.first < 2:
-        raise UserError(f"{info.path}: {plan.stop - plan.first} frame to process; magnification needs at "
-                        f"least 2 (a single frame has no motion)")
     output = check_output(job.output, job.write.overwrite)
     # a container that cannot store the output's (playback) rate: refused before any work
     check_rate(output, job.write.playback_fps or info.playback_rate)
     if output.resolve() == Path(info.path).resolve():
         raise UserError("the output would overwrite the input")
+    reach = max(plan.blocks.halo_before, plan.blocks.halo_after)  # after every refusal: one line for those
+    if reach > plan.stop - plan.first:
+        warn(f"the {plan.band.low:g}-{plan.band.high:g} Hz filter reaches {reach} frames each side of a "
+             f"{plan.stop - plan.first}-frame clip: the clip's ends are continued by prediction over more than "
+             f"the clip itself, which is less certain and slower (a longer clip or a wider band helps)")
     return reader, info, plan, output
 
 

@@ -177,6 +177,38 @@ class Band(_Settings):
                             f"({nyquist:g} Hz) of {fps:g} fps; {hint}")
         return dataclasses.replace(self, fps=fps)
 
+    def check_duration(self, n_frames: int) -> None:
+        """Refuse a clip shorter than one period of the band's upper edge.
+
+        No oscillation in the band completes within such a clip, so its
+        filtered phase would come from the clip-end prediction alone; and a
+        time-domain filter for a band that low reaches far past the clip
+        (1-2 Hz at 20,000 fps: 36,254 frames each side), so every
+        coefficient's series would be padded to tens of thousands of samples.
+
+        Parameters
+        ----------
+        n_frames : int
+            Frames to process, at this band's recording rate (:meth:`at_rate`).
+
+        Raises
+        ------
+        UserError
+            One line with the clip's and the period's durations.
+        """
+        if self.fps is None:
+            return
+        if n_frames * self.high < self.fps:  # n_frames < fps / high, exactly
+            raise UserError(f"{n_frames} frames at {self.fps:g} fps ({_duration(n_frames / self.fps)}) are shorter "
+                            f"than one period of the band's upper edge ({self.high:g} Hz: "
+                            f"{_duration(1.0 / self.high)}): no motion in the band can show; use more frames "
+                            f"or a higher band")
+
+
+def _duration(seconds: float) -> str:
+    """``4.8 ms``, ``1.5 s``: three significant digits."""
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+
 
 # --------------------------------------------------------------------------- modes
 

@@ -143,6 +143,9 @@ def test_overwrite(tmp_path, clip_file):
         (["--mode", "color", "--filter", "butter"], ["--filter", "--mode motion only"]),
         (["--mode", "color", "--level", "9"], ["too small", "level 9"]),
         (["--pyramid", "riesz", "--orientations", "4"], ["--orientations", "riesz"]),
+        (["--low", "0.1", "--high", "0.4"], ["120 frames at 60 fps (2 s)", "one period", "0.4 Hz: 2.5 s"]),
+        (["--mode", "color", "--low", "0.1", "--high", "0.4"], ["120 frames", "one period"]),
+        (["--max-frames", "8"], ["8 frames at 60 fps", "7 Hz"]),
     ],
 )
 def test_bad_settings_are_one_line_errors(tmp_path, clip_file, extra, words):
@@ -153,6 +156,19 @@ def test_bad_settings_are_one_line_errors(tmp_path, clip_file, extra, words):
     flat = [item for pair in args.items() for item in pair]
     assert_user_error(daskmag("magnify", clip_file, "-o", out, *flat), *words)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_filter_longer_than_the_clip_warns_and_every_frame_is_written(tmp_path, clip_file):
+    """2-4 Hz at 60 fps reaches 55 frames each side: more than a 40-frame clip, which is still magnified whole."""
+    out = tmp_path / "out.mkv"
+    result = daskmag("magnify", clip_file, "-o", out, "--low", 2, "--high", 4, "--max-frames", 40,
+                     "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "warning: the 2-4 Hz filter reaches 55 frames each side of a 40-frame clip" in result.stderr
+    assert probe(out).n_frames == 40
+    result = daskmag("magnify", clip_file, "-o", out, "--low", 2, "--high", 4, "--max-frames", 60,
+                     "--no-progress", "--overwrite")
+    assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
 
 
 def test_band_above_nyquist_suggests_fps(tmp_path, ntsc_file):

@@ -84,3 +84,15 @@ def test_a_setting_of_the_other_mode_is_refused_not_ignored():
         mode_settings("motion", level=4, chroma_attenuation=0.5)
     assert mode_settings("color", alpha=5, level=3) == ColourSettings(alpha=5, level=3)
     assert mode_settings("motion", alpha=None, sigma=0) == MotionSettings()
+
+
+def test_a_clip_must_span_one_period_of_the_band_upper_edge():
+    band = Band(1, 2, 20000)
+    band.check_duration(10000)  # exactly one period of 2 Hz
+    with pytest.raises(UserError, match=r"^9999 frames at 20000 fps \(500 ms\) are shorter than one period "
+                                        r"of the band's upper edge \(2 Hz: 500 ms\)"):
+        band.check_duration(9999)
+    with pytest.raises(UserError, match=r"96 frames at 20000 fps \(4.8 ms\)"):
+        band.check_duration(96)
+    Band(72, 92, 600).check_duration(7)  # guitar.mp4's band: a period is 6.5 frames
+    Band(1, 2).check_duration(1)  # the rate is not known yet: nothing to check

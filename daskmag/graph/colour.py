@@ -88,6 +88,7 @@ def magnify_colour(video, alpha: float = 10.0, low: float | None = None, high: f
     if settings is None:
         settings = ColourSettings(alpha=alpha, level=level, chroma_attenuation=chroma_attenuation, taps=taps)
     band = Band(low, high, fps).at_rate(fps)
+    band.check_duration(frames.shape[0])
     n_frames, height, width, _ = frames.shape
     temporal = settings.temporal_filter(band)
     plan = plan_colour(n_frames, height, width, temporal, settings.level, time_chunk=time_chunk,

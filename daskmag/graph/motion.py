@@ -124,6 +124,7 @@ def magnify_motion(video, alpha: float = 10.0, low: float | None = None, high: f
         settings = MotionSettings(alpha=alpha, filter=filter, taps=taps, order=order, causal=causal,
                                   pyramid=pyramid or PyramidSpec(), sigma=sigma, attenuate_other=attenuate_other)
     band = Band(low, high, fps).at_rate(fps)
+    band.check_duration(frames.shape[0])
     temporal, reference = settings.temporal_filters(band)
     n_frames, height, width, _ = frames.shape
     plan = plan_motion(n_frames, height, width, temporal, reference, settings.pyramid, time_chunk=time_chunk,

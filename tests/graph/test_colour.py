@@ -185,6 +185,7 @@ def test_kernels_match_a_direct_computation(pulse):
         ({"high": 15.0}, "Nyquist"),
         ({"taps": 2}, "3 taps"),
         ({"fps": None}, "fps"),
+        ({"low": 0.1, "high": 0.5}, "40 frames .* one period of the band's upper edge"),
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -206,7 +207,7 @@ def test_colour_settings_are_checked_from_the_size_alone():
     [
         (np.zeros((10, 32, 32), np.uint8), "RGB"),
         (np.zeros((10, 32, 32, 3), np.float32), "uint8"),
-        (np.zeros((10, 16, 64, 3), np.uint8), "too small"),
+        (np.zeros((20, 16, 64, 3), np.uint8), "too small"),
     ],
 )
 def test_bad_arrays(clip, message):

@@ -95,6 +95,8 @@ def test_bad_arrays():
         magnify_motion(np.zeros((10, 32, 32, 3), np.float32), 10, *BAND, FPS)
     with pytest.raises(UserError, match="too small"):
         magnify_motion(np.zeros((10, 8, 8, 3), np.uint8), 10, *BAND, FPS)
+    with pytest.raises(UserError, match=r"8 frames at 60 fps .* one period .*\(7 Hz"):
+        magnify_motion(np.zeros((8, 32, 32, 3), np.uint8), 10, *BAND, FPS)
 
 
 def test_pyramid_bands_are_lazy_and_agree_with_pyrtools(texture_clip):
