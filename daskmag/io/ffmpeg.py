@@ -21,6 +21,13 @@ counted), the stream's own time base is used, and every rule gives the same
 frames however decoding is split into tasks.  Display rotation is applied, so
 frames come out as a player shows them; data that uses only the low bits of
 16-bit grey words (12-bit cameras) is scaled by its real range.
+
+A stream without timestamps cannot be seeked by time.  A raw H.264/H.265
+stream's task seeks by byte position to the IDR picture before its first
+frame (recorded by the probe) and counts frames on from the IDR's packet
+number, so hours of raw footage are read in time linear in their length; a
+stream with no IDR but its first (open groups of pictures) is decoded from
+its start by every task.
 """
 
 from __future__ import annotations
@@ -134,10 +141,14 @@ def _bits_of(frame) -> int:
 class _Table:
     """The presented packets of one stream, in file (decode) order: timestamps, positions, key flags."""
 
-    def __init__(self):
+    def __init__(self, codec: str = ""):
         self.pts, self.dts, self.pos, self.key, self.duration = [], [], [], [], []
+        self.codec = codec
+        self.entry = []  # packet numbers where decoding can start cleanly (:func:`_clean_entry`)
 
     def add(self, packet):
+        if packet.is_keyframe and _clean_entry(self.codec, packet):
+            self.entry.append(len(self.pts))
         self.pts.append(packet.pts)
         self.dts.append(packet.dts)
         self.pos.append(packet.pos if packet.pos is not None else -1)
@@ -146,6 +157,34 @@ class _Table:
 
     def __len__(self):
         return len(self.pts)
+
+
+#: NAL unit types of an instantaneous decoding refresh (IDR) picture: after
+#: one, no picture refers to an earlier one, and none that follows it in the
+#: stream is shown before it (H.264 7.4.1.2.4; H.265 IDR_W_RADL, IDR_N_LP).
+_IDR_TYPES = {"h264": ({5}, lambda byte: byte & 0x1F), "hevc": ({19, 20}, lambda byte: (byte >> 1) & 0x3F)}
+
+
+def _clean_entry(codec: str, packet) -> bool:
+    """Whether a key packet of an Annex B stream (raw ``.h264``/``.h265``) is an IDR picture.
+
+    Decoding from an IDR gives its frame and every later one exactly, in
+    presentation order: the frame numbers count on from the IDR's packet
+    number.  A key frame that is not an IDR (an open group's I-frame, a
+    recovery point) may be followed by frames shown before it.  Other
+    codecs: none (only the IDR rule is implemented).
+    """
+    rule = _IDR_TYPES.get(codec)
+    if rule is None:
+        return False
+    types, nal_type = rule
+    data = bytes(packet)
+    at = data.find(b"\x00\x00\x01")
+    while 0 <= at < len(data) - 3:
+        if nal_type(data[at + 3]) in types:
+            return True
+        at = data.find(b"\x00\x00\x01", at + 3)
+    return False
 
 
 def _classify(table: _Table, time_base: Fraction, rate: Fraction):
@@ -315,7 +354,7 @@ def _scan(container, stream, path):
     import av
 
     codec = stream.codec_context
-    table = _Table()
+    table = _Table(codec.name if container.format.name in _ANNEX_B_FORMATS else "")
     first = None
     size_change = None
     last_checked = -SIZE_CHECK_EVERY
@@ -410,6 +449,11 @@ def _first_resized(path, stream_index: int, candidates: list[int], size) -> int 
             return None
 
 
+#: Raw elementary-stream demuxers (Annex B start codes in every packet), whose
+#: packets carry no timestamps: reads start at an IDR found by byte position.
+_ANNEX_B_FORMATS = ("h264", "hevc")
+
+
 class _Grid:
     """Frame numbers on the constant-rate grid of a stream.
 
@@ -476,11 +520,18 @@ class _Unanchored(Exception):
 
 
 class _Count:
-    """Frames numbered in decode order from the stream's start (no usable timestamps): never seeks."""
+    """Frames numbered in output order from the stream's start (no usable timestamps): never seeks.
+
+    With ``base`` and ``position`` (a raw stream's IDR, :func:`_clean_entry`):
+    from that packet's byte position, numbered on from ``base``.
+    """
 
     by_count = True
     by_packet = False
     first = 0
+
+    def __init__(self, base: int = 0, position: int | None = None):
+        self.base, self.position = base, position
 
     def slot(self, pts):  # pragma: no cover - not used: frames are counted
         raise AssertionError
@@ -507,6 +558,12 @@ class _Plan:
             self.placement = "rank"
         if kind in ("constant", "variable"):  # seeks land on a key frame's own timestamp (see task)
             self.keys = np.asarray([p for p, key in zip(table.pts, table.key) if key], dtype=np.int64)
+        elif (kind == "none" and any(k > 0 for k in table.entry)
+              and all(b > a >= 0 for a, b in zip(table.pos, table.pos[1:]))):
+            # a raw stream: a task starts at the IDR before its first frame, by byte position
+            self.placement = "entry"
+            self.entry = np.asarray(table.entry, dtype=np.int64)
+            self.pos = np.asarray(table.pos, dtype=np.int64)
         elif kind == "coarse" and self._anchored(table):
             # file order is presentation order, and each packet has its own byte position:
             # a task finds where a seek landed by position, and counts on from there
@@ -526,6 +583,8 @@ class _Plan:
 
     def key_frames(self) -> list[int] | None:
         """Frame numbers that a seek lands on exactly (key frames), sorted; None when reads never seek."""
+        if self.placement == "entry":
+            return self.entry.tolist()
         if self.keys is None:
             return None
         if self.placement == "grid":
@@ -552,6 +611,10 @@ class _Plan:
             spec["window"] = self.sorted[start:stop + 1].tolist()
             span = int(self.sorted[-1] - self.sorted[0]) if len(self.sorted) > 1 else 1
             spec["period"] = max(1, span // max(1, len(self.sorted) - 1))
+        elif self.placement == "entry":
+            k = int(np.searchsorted(self.entry, start, side="right")) - 1
+            base = int(self.entry[k]) if k >= 0 else 0
+            spec["base"], spec["position"] = base, int(self.pos[base])
         elif self.placement == "anchor":
             # from the key frame before the last packet stamped earlier than frame ``start``
             earlier = int(np.searchsorted(self.pts, self.pts[start], side="left")) - 1
@@ -595,6 +658,8 @@ def _placer(spec: dict):
         return _Ranks(spec["first"], spec["base"], spec["window"], spec["period"])
     if spec["placement"] == "anchor":
         return _Anchor(spec["first"], spec["base"], spec["pos"], spec["target"], spec["period"])
+    if spec["placement"] == "entry" and spec["base"] > 0:
+        return _Count(spec["base"], spec["position"])
     return _Count()
 
 
@@ -673,7 +738,8 @@ def read_frames(path, start: int, stop: int, stamp: tuple[int, int] | None = Non
     its own slot.  **Variable rate, kept**: frame ``i`` is the stored frame
     with the ``i``-th timestamp.  **Coarse clock, restarting or no
     timestamps**: frame ``i`` is the ``i``-th frame the decoder gives from the
-    stream's start (these tasks decode from the start).
+    stream's start (these tasks decode from the start; a raw H.264/H.265
+    stream's from the IDR picture before ``start``, found by byte position).
 
     **Corrupt frames** are those the decoder rejects, drops (a packet whose
     timestamp never comes out of the decoder) or flags corrupt; errors are
@@ -720,6 +786,18 @@ def read_frames(path, start: int, stop: int, stamp: tuple[int, int] | None = Non
         stream.codec_context.thread_count = CODEC_THREADS
         grid = _placer(spec)
         back = 0
+        if grid.by_count and grid.position is not None:
+            segment = _Segment(path, start, stop, spec)
+            container.seek(grid.position, unsupported_byte_offset=True)
+            try:
+                segment.decode(container, stream, grid, counting=True)
+                return segment.result(on_corrupt)
+            except _Unanchored:  # not at the IDR's packet: count from the stream's start
+                container.close()
+                container = av.open(media_name(path))
+                stream = container.streams.video[spec["stream"]]
+                stream.codec_context.thread_count = CODEC_THREADS
+                grid = _Count()
         while True:
             from_start = grid.by_count or start == 0
             if not from_start:
@@ -830,7 +908,8 @@ class _Segment:
         import av
 
         start, stop, out, own = self.start, self.stop, self.out, self.own
-        slot = -1 if counting else None
+        slot = getattr(grid, "base", 0) - 1 if counting else None
+        position = getattr(grid, "position", None)  # a byte seek's packet: the first one must be it
         anchor = getattr(grid, "by_packet", False)
         pending = deque()  # anchor: (frame number or None before the window, pts) of packets sent
         last = None
@@ -839,6 +918,10 @@ class _Segment:
                 if packet is not None:
                     if not (packet.size and not packet.is_discard):
                         continue
+                    if position is not None:
+                        if packet.pos != position:
+                            raise _Unanchored()
+                        position = None
                     if anchor:
                         if packet.pos in grid.index:
                             last = grid.index[packet.pos]

@@ -51,7 +51,7 @@ def encode(path, pts, *, codec="libx264", rate=30, time_base=None, fmt=None, fir
             opts = dict(options or ({"bf": "2", "g": "12"} if codec == "libx264" else {}))
             stream = container.add_stream(codec, rate=rate, options=opts)
             stream.width, stream.height = width, height
-            stream.pix_fmt = "yuv420p" if codec == "libx264" else "bgr0"
+            stream.pix_fmt = "yuv420p" if codec in ("libx264", "libx265") else "bgr0"
             stream.codec_context.time_base = time_base
             if rotation is not None:
                 stream.set_display_rotation(rotation)
@@ -148,6 +148,46 @@ def test_raw_stream_without_timestamps(tmp_path):
     got, info = read_all(path, chunks=(None, 4))
     assert info.timing == "none" and info.fps == 90 and got == list(range(30))  # the stream's declared rate
     assert reader_for(path, fps=120).probe().fps == 120  # --fps wins
+
+
+@pytest.mark.parametrize("codec", ["libx264", "libx265"])
+def test_raw_stream_reads_start_at_the_idr_before_them(tmp_path, codec):
+    """Hours of raw footage must not be decoded from the start by every task: each starts at an IDR.
+
+    B-frames included: frames after an IDR come out in presentation order, numbered on from it.
+    """
+    import av
+
+    if codec not in av.codecs_available:
+        pytest.skip(f"this FFmpeg build has no {codec} encoder")
+    options = {"bf": "2", "g": "24"} if codec == "libx264" else {"x265-params": "keyint=24:min-keyint=24:open-gop=0:bframes=2:scenecut=0:log-level=error"}
+    path = encode(tmp_path / ("raw.h264" if codec == "libx264" else "raw.h265"), range(120),
+                  fmt="h264" if codec == "libx264" else "hevc", rate=90, codec=codec, options=options)
+    reader = reader_for(path)
+    assert reader.probe().timing == "none"
+    assert reader.key_frames() == [0, 24, 48, 72, 96]  # the IDRs, where reads may start
+    from daskmag.io.ffmpeg import make_plan
+
+    plan = make_plan(reader.probe())
+    assert [plan.task(start, start + 5).get("base") for start in (0, 23, 24, 50, 119)] == [0, 0, 24, 48, 96]
+    for start, stop in [(0, 7), (23, 31), (24, 25), (50, 97), (110, 120)]:
+        assert numbers(read_frames(path, start, stop)) == list(range(start, stop))
+    got, _ = read_all(path, chunks=(None, 7, 24))
+    assert got == list(range(120))
+    # a seek that does not land on the IDR's packet falls back to counting from the start
+    spec = plan.task(50, 60)
+    spec["position"] += 1
+    assert numbers(read_frames(path, 50, 60, spec=spec)) == list(range(50, 60))
+
+
+def test_raw_stream_with_open_groups_is_read_from_its_start(tmp_path):
+    """Key frames that are not IDRs (open groups of pictures): frames before them may follow them."""
+    path = encode(tmp_path / "open.h264", range(150), fmt="h264", rate=90,
+                  options={"bf": "3", "g": "50", "x264-params": "open-gop=1"})
+    reader = reader_for(path)
+    assert reader.key_frames() is None  # no seek
+    got, _ = read_all(path, chunks=(None, 7, 40))
+    assert got == list(range(150))
 
 
 def test_second_video_stream_is_chosen_and_the_first_named(tmp_path, capfd):
