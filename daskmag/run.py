@@ -276,14 +276,49 @@ def job_frames(job: Job, reader, info, threads: int = 1, client=None):
                               time_chunk=execution.time_chunk, min_blocks=threads,
                               tile=execution.tile, device=device)
 
-    video = scale_video(reader.frames(info, plan_here.first, plan_here.stop, key_aligned=True),
-                        job.selection.scale)
+    read_chunk, longest = _read_chunks(job, reader, info, plan_here, threads, device)
+    video = scale_video(reader.frames(info, plan_here.first, plan_here.stop, read_chunk, key_aligned=True,
+                                      longest=longest), job.selection.scale)
     frames = magnify(video) if plan_here.roi is None else in_region(video, plan_here.roi, magnify)
     if job.write.side_by_side:
         from .graph.compare import side_by_side
 
         frames = side_by_side(video, frames, "input", describe_settings(settings, band))
     return frames
+
+
+def _read_chunks(job: Job, reader, info, plan, threads: int, device: str) -> tuple[int | None, int | None]:
+    """``(chunk_frames, longest)`` of the read tasks (:meth:`daskmag.io.Reader.frames`).
+
+    For the staged motion graph: its chunk, and no read longer, where the
+    source's key frames are at most that far apart (or every frame is one):
+    each read then serves one chunk (:func:`daskmag.plan.follow_chunks`).
+    With sparser key frames (a phone's 1-2 s groups of pictures), reads
+    start on them, up to four chunks long, and the graph rechunks them.
+    ``(None, None)`` (the reader's defaults) where the graph is not staged.
+    """
+    settings = job.settings
+    if isinstance(settings, ColourSettings) or settings.decimate:
+        return None, None
+    import numpy as np
+
+    from .graph.motion import staged_chunk_frames
+    from .plan import region_box
+
+    height, width = plan.height, plan.width
+    if plan.roi is not None:
+        rows, cols = region_box(plan.roi, height, width)
+        height, width = rows.stop - rows.start, cols.stop - cols.start
+    execution = plan.execution or job.execution
+    shape = (plan.stop - plan.first, height, width, info.channels)
+    chunk = staged_chunk_frames(shape, np.dtype(info.dtype).itemsize, settings, plan.band,
+                                time_chunk=execution.time_chunk, tile=execution.tile, min_blocks=threads,
+                                device=device)
+    if chunk is None:
+        return None, None
+    keys = reader.key_frames()
+    dense = keys is None or (len(keys) > 1 and np.median(np.diff(keys)) <= chunk)
+    return chunk, chunk if dense else None
 
 
 def with_recording_rate(info, fps):

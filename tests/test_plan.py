@@ -111,6 +111,36 @@ def test_staged_plan_covers_every_frame_once_with_memory_bounded_by_the_group():
     assert coefficient_count((192, 432), PyramidSpec()) == plans[300].coefficients
 
 
+def test_staged_plan_follows_read_chunks_that_nest_in_it():
+    """Read tasks that start on key frames (12-frame groups of pictures) become the chunks,
+    grouped into whole chunks no longer than the plan's groups: memory stays in the budget."""
+    from daskmag.plan import StagedPlan, follow_chunks
+
+    staged = StagedPlan((19,) * 12 + (12,), (2,) * 6 + (1,), 28, 28, 1000, 38 + 56, "float32", False, 1)
+    followed = follow_chunks(staged, (12,) * 20)
+    assert followed.time_chunks == (12,) * 20 and sum(followed.groups) == 20
+    assert followed.groups == (3,) * 6 + (2,) and followed.window == 36 + 56
+    assert (followed.halo_before, followed.dtype, followed.keep) == (28, "float32", False)
+    uneven = follow_chunks(staged, (12, 19, 7, 12, 12, 19, 19, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 10))
+    starts = np.cumsum((0,) + uneven.time_chunks)
+    bounds = np.cumsum((0,) + uneven.groups)
+    assert max(starts[b] - starts[a] for a, b in zip(bounds[:-1], bounds[1:])) <= 38
+    # longer chunks than planned, or far shorter ones: the input is rechunked to the plan
+    assert follow_chunks(staged, (24,) * 10) is staged
+    assert follow_chunks(staged, (4,) * 60) is staged
+
+
+def test_reads_no_longer_than_asked_start_on_key_frames():
+    from daskmag.io.base import read_bounds
+
+    keys = list(range(0, 240, 12))
+    bounds = read_bounds(0, 240, 19, keys, longest=19)
+    assert bounds == list(range(0, 241, 12))
+    bounds = read_bounds(0, 100, 19, [0, 60], longest=19)  # no key near: regular reads, none longer
+    assert max(np.diff(bounds)) <= 19 and bounds[0] == 0 and bounds[-1] == 100
+    assert read_bounds(0, 240, 19, keys) == [0, 24, 48, 72, 96, 120, 144, 168, 192, 216, 240]  # up to 4 chunks
+
+
 def test_staged_plan_holds_two_groups_in_flight_within_the_budget():
     """The writer keeps a group, its halos and the next group in flight: their frames,
     increments and phase shifts stay within STAGED_BYTES (issue 2: 1080p under 6 GiB in all)."""

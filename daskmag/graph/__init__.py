@@ -5,6 +5,8 @@ computes; every function returns a lazy Dask array."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import dask.array as da
 import numpy as np
 
@@ -76,3 +78,74 @@ def register_blocks_in_flight(layer: str, blocks: int):
 def blocks_in_flight(frames) -> int:
     """Output blocks of ``frames`` to keep in flight at least (0: no need)."""
     return max((_BLOCKS_IN_FLIGHT.get(name, 0) for name in frames.dask.layers), default=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class EarlyInputs:
+    """Results an output block computes for later blocks, to hold until those are submitted.
+
+    The staged motion graph's filter group reaches past its own chunks by
+    the temporal filter's halo: submitting block ``k`` runs the analysis of
+    chunks after it.  Their decoded frames and analysis are needed again by
+    their own blocks; released in between, they would be decoded and
+    analysed a second time.
+
+    Attributes
+    ----------
+    chunks : tuple of int
+        Frames of each time block, as the output's (holding applies only then).
+    holders : dict
+        ``{chunk j: the blocks whose graphs use chunk j's results}``, sorted.
+    results : dict
+        ``{chunk j: keys}``: what to hold, keys of the graph (the writer takes
+        them from the graph its blocks are computed from, :meth:`delayed`).
+    """
+
+    chunks: tuple
+    holders: dict
+    results: dict
+    uses: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        uses = {}
+        for j, blocks in self.holders.items():
+            for block in blocks:
+                uses.setdefault(block, []).append(j)
+        object.__setattr__(self, "uses", uses)
+
+    def pulls(self, block: int) -> list[int]:
+        """The chunks whose results block ``block``'s graph uses."""
+        return self.uses.get(block, [])
+
+    def delayed(self, blocks) -> EarlyInputs:
+        """This with :attr:`results` as ``[Delayed]`` taken from the graphs of ``blocks``
+        (the Delayed the writer computes): the same tasks under the same keys, so
+        that holding them holds the blocks' own.  Chunks whose keys no block's
+        graph has (fused away, or only in blocks already written) are not held.
+        """
+        from dask.delayed import Delayed
+
+        tasks = {}
+        for block in blocks:
+            tasks.update(block.__dask_graph__())
+        results = {j: [Delayed(key, tasks) for key in keys] for j, keys in self.results.items()
+                   if all(key in tasks for key in keys)}
+        return dataclasses.replace(self, results=results)
+
+
+#: :class:`EarlyInputs` by the name of a layer of the graph (:func:`register_early_inputs`).
+_EARLY_INPUTS: dict[str, EarlyInputs] = {}
+
+
+def register_early_inputs(layer: str, early: EarlyInputs):
+    """Say that the output blocks of a graph with ``layer`` compute results for later blocks."""
+    _EARLY_INPUTS[layer] = early
+
+
+def early_inputs(frames) -> EarlyInputs | None:
+    """The :class:`EarlyInputs` of ``frames``, where its time blocks are the ones registered."""
+    for name in frames.dask.layers:
+        early = _EARLY_INPUTS.get(name)
+        if early is not None and tuple(frames.chunks[0]) == early.chunks:
+            return early
+    return None

@@ -193,6 +193,32 @@ def _magnify_chunk(block, temporal, alpha, spec, halos, margins=(0, 0), sigma=0.
     return out[:, dy : out.shape[1] - dy, dx : out.shape[2] - dx]
 
 
+def staged_chunk_frames(shape, itemsize: int, settings: MotionSettings, band: Band, *,
+                        time_chunk: int | None = None, tile: int | None = None, min_blocks: int = 1,
+                        device: str = "cpu") -> int | None:
+    """The longest time chunk :func:`magnify_motion`'s staged graph plans for frames of ``shape``, or None.
+
+    For the reader: read tasks no longer than this, starting on key frames,
+    become the staged graph's chunks (:func:`daskmag.plan.follow_chunks`),
+    so that no read task serves two chunks.
+
+    Parameters
+    ----------
+    shape : tuple (T, H, W, C)
+        The frames as :func:`magnify_motion` gets them (after any scale and region).
+    itemsize : int
+        Bytes per sample (1 or 2).
+    settings, band
+        The job's; ``band`` at its recording rate.
+    """
+    temporal, reference = settings.temporal_filters(band)
+    n_frames, height, width = shape[:3]
+    plan = plan_motion(n_frames, height, width, temporal, reference, settings.pyramid, time_chunk=time_chunk,
+                       tile=tile, min_blocks=min_blocks)
+    staged = staged_plan(tuple(shape), plan, temporal, device, tile, min_blocks, time_chunk, itemsize)
+    return None if staged is None else max(staged.time_chunks)
+
+
 def staged_plan(frames_shape, plan, temporal, device: str = "cpu", tile: int | None = None,
                 min_blocks: int = 1, time_chunk: int | None = None, itemsize: int = 1):
     """The :class:`daskmag.plan.StagedPlan` :func:`magnify_motion` uses, or None for the fused kernel.
@@ -239,7 +265,10 @@ def _magnify_staged(frames, staged, spec, temporal, reference, settings):
     from ..kernels.phase import band_strips
     from ..plan import STRIP_TASK_BYTES
 
+    from ..plan import follow_chunks
+
     n_frames, height, width, channels = frames.shape
+    staged = follow_chunks(staged, frames.chunks[0])  # the read tasks' chunks, where they nest in the plan's
     chunks = staged.time_chunks
     frames = frames.rechunk((chunks, height, width, channels))
     starts = [0, *itertools.accumulate(chunks)]
@@ -279,6 +308,22 @@ def _magnify_staged(frames, staged, spec, temporal, reference, settings):
                 rows[(rows_name, k, s)] = (_rows_of, (shift_name, g, s), starts[k] - start, starts[k + 1] - start)
         first_chunk += count
     register_blocks_in_flight(out_name, needed)
+    # A group's filter reaches past its chunks by the halos: a block's graph
+    # runs the analysis of chunks of other blocks, before and after its own
+    # (and reads the frame before each).  Those results are held from the
+    # first block that uses them until the last one is submitted.
+    holders = {k: set() for k in range(len(chunks))}
+    first_chunk = 0
+    for count in staged.groups:
+        start, stop = starts[first_chunk], starts[first_chunk + count]
+        reach = [k for k in range(len(chunks))
+                 if starts[k + 1] > start - staged.halo_before and starts[k] < stop + staged.halo_after]
+        for block in range(first_chunk, first_chunk + count):
+            for k in {*reach, block}:
+                holders[k].add(block)
+                if k:
+                    holders[k - 1].add(block)  # the frame before the chunk
+        first_chunk += count
     for k in range(len(chunks)):
         stage3[(out_name, k, 0, 0, 0)] = (_apply_task, (frames.name, k, 0, 0, 0),
                                           [(rows_name, k, s) for s in range(len(strips))], strips,
@@ -294,6 +339,11 @@ def _magnify_staged(frames, staged, spec, temporal, reference, settings):
     layers[rows_name], dependencies[rows_name] = rows, {shift_name}
     layers[out_name], dependencies[out_name] = stage3, {rows_name, coef_name, *frames.__dask_layers__()}
     graph = HighLevelGraph(layers, dependencies)
+    from . import EarlyInputs, register_early_inputs
+
+    results = {k: ((analysed, k), (frames.name, k, 0, 0, 0)) for k in range(len(chunks))}
+    register_early_inputs(out_name, EarlyInputs(tuple(chunks), {k: tuple(sorted(v)) for k, v in holders.items()},
+                                                results))
     return da.Array(graph, out_name, chunks=frames.chunks, dtype=frames.dtype,
                     meta=np.empty((0, 0, 0, 0), dtype=frames.dtype))
 

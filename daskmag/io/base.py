@@ -201,7 +201,7 @@ def default_chunk_frames(height: int, width: int, channels: int = 3, itemsize: i
     return max(1, CHUNK_BYTES // (height * width * channels * itemsize))
 
 
-def read_bounds(first: int, stop: int, chunk_frames: int, keys=None) -> list[int]:
+def read_bounds(first: int, stop: int, chunk_frames: int, keys=None, longest: int | None = None) -> list[int]:
     """Where the read tasks of frames ``[first, stop)`` begin and end.
 
     About ``chunk_frames`` each.  Where the source has key frames (``keys``,
@@ -212,12 +212,14 @@ def read_bounds(first: int, stop: int, chunk_frames: int, keys=None) -> list[int
     nothing (1.8x the frames of 1080p FFV1, with its 12-frame groups, in
     10-frame tasks).  A clip that ends within four chunks is read in one.
     Without ``keys`` (every frame is a key frame): regular chunks.
+    ``longest``: no task longer than this many frames (default four chunks).
     """
     import bisect
 
     if keys is None:  # any frame starts a read as cheaply as another
         return [*range(first, stop, chunk_frames), stop]
     keys = list(keys)
+    longest = 4 * chunk_frames if longest is None else max(1, int(longest))
     bounds = [first]
     while bounds[-1] < stop:
         begin = bounds[-1]
@@ -225,11 +227,11 @@ def read_bounds(first: int, stop: int, chunk_frames: int, keys=None) -> list[int
         if regular >= stop:
             bounds.append(stop)
             break
-        low, high = begin + max(1, chunk_frames // 2), begin + 4 * chunk_frames
+        low, high = begin + max(1, min(chunk_frames // 2, longest)), begin + longest
         candidates = keys[bisect.bisect_left(keys, low):bisect.bisect_right(keys, min(high, stop - 1))]
         if stop <= high:
             candidates.append(stop)
-        bounds.append(min(candidates, key=lambda k: (abs(k - regular), k)) if candidates else regular)
+        bounds.append(min(candidates, key=lambda k: (abs(k - regular), k)) if candidates else min(regular, high))
     return bounds
 
 
@@ -301,20 +303,21 @@ class Reader:
         return None
 
     def frames(self, info: VideoInfo, first: int, stop: int, chunk_frames: int | None = None, *,
-               key_aligned: bool = False) -> da.Array:
+               key_aligned: bool = False, longest: int | None = None) -> da.Array:
         """Frames ``[first, stop)`` as a lazy Dask array, one :meth:`read` task per chunk.
 
         ``key_aligned``: chunks start on the source's key frames where they
-        are near (:func:`read_bounds`), so chunks may differ in length; for
-        a graph that rechunks them anyway (magnification), not for a store
-        whose chunks are the array's.
+        are near (:func:`read_bounds`, no chunk over ``longest`` frames), so
+        chunks may differ in length; for magnification, whose staged graph
+        takes them as its own chunks, not for a store whose chunks are the
+        array's.
         """
         chunk_frames = chunk_frames or default_chunk_frames(info.height, info.width, info.channels,
                                                             np.dtype(info.dtype).itemsize)
         # the source's identity enters every key (a short digest: a long file list stays here),
         # so a changed input is never mistaken for the one an interrupted run was working on
         token = dask.base.tokenize(self.token())
-        bounds = read_bounds(first, stop, chunk_frames, self.key_frames() if key_aligned else None)
+        bounds = read_bounds(first, stop, chunk_frames, self.key_frames() if key_aligned else None, longest)
         blocks = []
         for begin, end in zip(bounds[:-1], bounds[1:]):
             block = dask.delayed(_read, pure=True)(self.part(begin, end), begin, end, token)

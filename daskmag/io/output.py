@@ -295,6 +295,8 @@ class PreparedOutput:
         ``{block index: Delayed}`` of the blocks still to write, in order.
     window : int
         Blocks of this output to keep in flight at least (:func:`daskmag.graph.blocks_in_flight`).
+    early : daskmag.graph.EarlyInputs or None
+        Results its blocks compute for later ones, held until those are submitted.
     frames_done : int
         Frames of the blocks an interrupted run already wrote.
     resuming_blocks : int
@@ -311,6 +313,7 @@ class PreparedOutput:
     tasks: dict
     label: str
     window: int = 0
+    early: object = None
 
     @property
     def resuming_blocks(self) -> int:
@@ -365,15 +368,23 @@ def prepare_output(frames: da.Array, path, fps, *, crf: int = DEFAULT_CRF, overw
     target = writer.target(path)
     parts = _Parts(target, frames.name, chunks, restart, settings)
     todo = [i for i in range(len(chunks)) if not parts.done(i, writer.part_name)]
-    tasks = writer.block_tasks(frames, path, fps, parts, todo, crf=crf, attrs=attrs)
+    from ..graph import blocks_in_flight, early_inputs
+
+    early = early_inputs(frames)
+    if early is None:
+        tasks = writer.block_tasks(frames, path, fps, parts, todo, crf=crf, attrs=attrs)
+    else:
+        # no low-level fusion: the keys the blocks share keep their names, so
+        # that the results held for later blocks are the ones they use
+        with dask.config.set({"optimization.fuse.active": False}):
+            tasks = writer.block_tasks(frames, path, fps, parts, todo, crf=crf, attrs=attrs)
+        early = early.delayed(tasks.values())
     label = task_label(label or path.name)
     # one cheap task per block under the output's name: the dashboard's
     # progress bars and task stream then show the work per output
     named = {index: dask.delayed(_block_written, pure=True)(task, dask_key_name=(f"write {label}", index))
              for index, task in tasks.items()}
-    from ..graph import blocks_in_flight
-
-    return PreparedOutput(path, fps, writer, parts, tuple(chunks), named, label, blocks_in_flight(frames))
+    return PreparedOutput(path, fps, writer, parts, tuple(chunks), named, label, blocks_in_flight(frames), early)
 
 
 def default_window(client) -> int:
@@ -435,6 +446,21 @@ def run_blocks(items, client, *, on_done=None, on_error=None, window: int | None
     if window is None:
         window = default_window(client)
     item_of = {}
+    submitted = set()  # (owner, index) of the blocks submitted so far
+    holding = {}  # owner -> {chunk j: (futures of its results, the block whose submission ends the hold)}
+
+    def hold(owner, index):
+        """Hold the results block ``index`` shares with blocks not yet submitted, until the last of them is."""
+        early = getattr(owner, "early", None)
+        if early is None:
+            return
+        held = holding.setdefault(owner, {})
+        for j in early.pulls(index):
+            later = [b for b in early.holders[j] if b > index and b in owner.tasks and (owner, b) not in submitted]
+            if later and j not in held and j in early.results:
+                held[j] = (client.compute(early.results[j], optimize_graph=False), max(later))
+        for j in [j for j, (_, last) in held.items() if last <= index]:
+            del held[j]  # the last block that uses it is submitted: its graph holds it now
 
     def submit(count):
         nonlocal window
@@ -454,6 +480,8 @@ def run_blocks(items, client, *, on_done=None, on_error=None, window: int | None
                 window = wanted
             with from_span(getattr(owner, "label", None)):
                 future = client.compute(task)
+                submitted.add((owner, index))
+                hold(owner, index)
             item_of[future.key] = (owner, index)
             futures.append(future)
         return futures
@@ -471,6 +499,7 @@ def run_blocks(items, client, *, on_done=None, on_error=None, window: int | None
                 if on_error is None:
                     raise
                 failed.add(owner)
+                holding.pop(owner, None)
                 for other in list(running.futures):
                     if item_of.get(other.key, (None,))[0] is owner:
                         other.cancel()

@@ -84,7 +84,7 @@ class ZarrReader(Reader):
         return np.asarray(open_store_array(self.path)[start:stop])
 
     def frames(self, info: VideoInfo, first: int, stop: int, chunk_frames: int | None = None, *,
-               key_aligned: bool = False) -> da.Array:
+               key_aligned: bool = False, longest: int | None = None) -> da.Array:
         # every chunk of a store is read as cheaply as another: its own chunks serve
         frames = da.from_zarr(open_store_array(self.path))[first:stop]
         if chunk_frames:
