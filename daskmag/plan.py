@@ -217,12 +217,14 @@ STAGE1_BYTES = 256 * 2**20
 STAGED_KEEP_BYTES = 1 * 2**30
 #: Most bytes of increments one stage-2 task filters (a strip of the coefficients).
 STRIP_TASK_BYTES = 128 * 2**20
-#: Most bytes the staged graph holds at once, over all workers: the writer
-#: keeps a group, its halos and the next group in flight
-#: (:func:`daskmag.graph.register_blocks_in_flight`), and each of their frames
-#: holds its decoded samples, its increments, its phase shifts (and its
-#: coefficients where they are kept).  With the processes' own ~1 GiB, a
-#: 1080p run stays under 6 GiB in all.
+#: Most bytes the staged graph holds at once, over all workers, as the plan
+#: counts them: two groups and their halos, each frame with its decoded
+#: samples, its increments, its phase shifts at the increments' size (and its
+#: coefficients where they are kept).  The shifts are float32 (float16 ones
+#: cost more CPU to convert and round to 2 grey levels), and the writer keeps
+#: one group's blocks in flight and holds what they share with the next
+#: (:class:`daskmag.graph.EarlyInputs`), so the count is an upper bound: 600
+#: frames of 1080p peak at 5.4 GiB over all processes (docs/benchmarks.md).
 STAGED_BYTES = 4 * 2**30
 
 

@@ -88,16 +88,18 @@ class EarlyInputs:
     the temporal filter's halo: submitting block ``k`` runs the analysis of
     chunks after it.  Their decoded frames and analysis are needed again by
     their own blocks; released in between, they would be decoded and
-    analysed a second time.
+    analysed a second time.  Likewise a group's filtered strips serve each
+    of the group's blocks.
 
     Attributes
     ----------
     chunks : tuple of int
         Frames of each time block, as the output's (holding applies only then).
     holders : dict
-        ``{chunk j: the blocks whose graphs use chunk j's results}``, sorted.
+        ``{item: the blocks whose graphs use its results}``, sorted; an item
+        is a chunk's (its frames and analysis) or a filter group's (its strips).
     results : dict
-        ``{chunk j: keys}``: what to hold, keys of the graph (the writer takes
+        ``{item: keys}``: what to hold, keys of the graph (the writer takes
         them from the graph its blocks are computed from, :meth:`delayed`).
     """
 
@@ -113,14 +115,14 @@ class EarlyInputs:
                 uses.setdefault(block, []).append(j)
         object.__setattr__(self, "uses", uses)
 
-    def pulls(self, block: int) -> list[int]:
-        """The chunks whose results block ``block``'s graph uses."""
+    def pulls(self, block: int) -> list:
+        """The items whose results block ``block``'s graph uses."""
         return self.uses.get(block, [])
 
     def delayed(self, blocks) -> EarlyInputs:
         """This with :attr:`results` as ``[Delayed]`` taken from the graphs of ``blocks``
         (the Delayed the writer computes): the same tasks under the same keys, so
-        that holding them holds the blocks' own.  Chunks whose keys no block's
+        that holding them holds the blocks' own.  Items whose keys no block's
         graph has (fused away, or only in blocks already written) are not held.
         """
         from dask.delayed import Delayed

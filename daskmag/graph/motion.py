@@ -288,18 +288,13 @@ def _magnify_staged(frames, staged, spec, temporal, reference, settings):
         for s, strip in enumerate(strips):
             pieces[(inc_name, k, s)] = (_segments_of, (analysed, k), strip)
         kept[(coef_name, k)] = (operator.getitem, (analysed, k), 1)
-    first_chunk, needed = 0, 0
+    first_chunk = 0
     for g, count in enumerate(staged.groups):
         group = range(first_chunk, first_chunk + count)
         start, stop = starts[group.start], starts[group.stop]
         # the chunks holding the group's frames and its halos (within the clip)
         reach = [k for k in range(len(chunks))
                  if starts[k + 1] > start - staged.halo_before and starts[k] < stop + staged.halo_after]
-        # in flight together: the blocks of this group, of its halo and of the next
-        # group, so that neither the group's filtered strips nor the halo's
-        # increments are released before every block that needs them is submitted
-        next_group = staged.groups[g + 1] if g + 1 < len(staged.groups) else 0
-        needed = max(needed, max(reach[-1], group.stop - 1 + next_group) - reach[0] + 2)
         for s in range(len(strips)):
             stage2[(shift_name, g, s)] = (_shift_task, [(inc_name, k, s) for k in reach], starts[reach[0]],
                                           start, stop, n_frames, temporal, settings.alpha, reference,
@@ -307,22 +302,25 @@ def _magnify_staged(frames, staged, spec, temporal, reference, settings):
             for k in group:
                 rows[(rows_name, k, s)] = (_rows_of, (shift_name, g, s), starts[k] - start, starts[k + 1] - start)
         first_chunk += count
-    register_blocks_in_flight(out_name, needed)
     # A group's filter reaches past its chunks by the halos: a block's graph
     # runs the analysis of chunks of other blocks, before and after its own
-    # (and reads the frame before each).  Those results are held from the
-    # first block that uses them until the last one is submitted.
-    holders = {k: set() for k in range(len(chunks))}
+    # (and reads the frame before each), and the group's filter serves each
+    # of its blocks.  The writer holds those results from the first block
+    # that uses them until the last one is submitted; then a group's blocks
+    # in flight suffice (more only hold more memory).
+    register_blocks_in_flight(out_name, max(staged.groups) + 1)
+    holders = {("chunk", k): set() for k in range(len(chunks))}
     first_chunk = 0
-    for count in staged.groups:
+    for g, count in enumerate(staged.groups):
+        holders[("group", g)] = set(range(first_chunk, first_chunk + count))
         start, stop = starts[first_chunk], starts[first_chunk + count]
         reach = [k for k in range(len(chunks))
                  if starts[k + 1] > start - staged.halo_before and starts[k] < stop + staged.halo_after]
         for block in range(first_chunk, first_chunk + count):
             for k in {*reach, block}:
-                holders[k].add(block)
+                holders[("chunk", k)].add(block)
                 if k:
-                    holders[k - 1].add(block)  # the frame before the chunk
+                    holders[("chunk", k - 1)].add(block)  # the frame before the chunk
         first_chunk += count
     for k in range(len(chunks)):
         stage3[(out_name, k, 0, 0, 0)] = (_apply_task, (frames.name, k, 0, 0, 0),
@@ -341,7 +339,9 @@ def _magnify_staged(frames, staged, spec, temporal, reference, settings):
     graph = HighLevelGraph(layers, dependencies)
     from . import EarlyInputs, register_early_inputs
 
-    results = {k: ((analysed, k), (frames.name, k, 0, 0, 0)) for k in range(len(chunks))}
+    results = {("chunk", k): ((analysed, k), (frames.name, k, 0, 0, 0)) for k in range(len(chunks))}
+    results.update({("group", g): tuple((shift_name, g, s) for s in range(len(strips)))
+                    for g in range(len(staged.groups))})
     register_early_inputs(out_name, EarlyInputs(tuple(chunks), {k: tuple(sorted(v)) for k, v in holders.items()},
                                                 results))
     return da.Array(graph, out_name, chunks=frames.chunks, dtype=frames.dtype,

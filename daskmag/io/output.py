@@ -447,20 +447,30 @@ def run_blocks(items, client, *, on_done=None, on_error=None, window: int | None
         window = default_window(client)
     item_of = {}
     submitted = set()  # (owner, index) of the blocks submitted so far
-    holding = {}  # owner -> {chunk j: (futures of its results, the block whose submission ends the hold)}
+    holding = {}  # owner -> {item: (futures of its results, the block whose submission ends the hold)}
 
-    def hold(owner, index):
-        """Hold the results block ``index`` shares with blocks not yet submitted, until the last of them is."""
+    def compute_holding(owner, index, task):
+        """Submit block ``index`` together with the results it shares with blocks not
+        yet submitted, and hold those until the last of them is.  One submission:
+        on small frames a shared result can finish, and be released, before a
+        separate request to hold it arrives."""
         early = getattr(owner, "early", None)
         if early is None:
-            return
+            return client.compute(task)
         held = holding.setdefault(owner, {})
+        new = {}
         for j in early.pulls(index):
             later = [b for b in early.holders[j] if b > index and b in owner.tasks and (owner, b) not in submitted]
             if later and j not in held and j in early.results:
-                held[j] = (client.compute(early.results[j], optimize_graph=False), max(later))
+                new[j] = max(later)
+        extra = [d for j in new for d in early.results[j]]
+        future, *futures = client.compute([task, *extra])
+        for j, last in new.items():
+            count = len(early.results[j])
+            held[j], futures = (futures[:count], last), futures[count:]
         for j in [j for j, (_, last) in held.items() if last <= index]:
             del held[j]  # the last block that uses it is submitted: its graph holds it now
+        return future
 
     def submit(count):
         nonlocal window
@@ -479,9 +489,8 @@ def run_blocks(items, client, *, on_done=None, on_error=None, window: int | None
                 count += wanted - window
                 window = wanted
             with from_span(getattr(owner, "label", None)):
-                future = client.compute(task)
                 submitted.add((owner, index))
-                hold(owner, index)
+                future = compute_holding(owner, index, task)
             item_of[future.key] = (owner, index)
             futures.append(future)
         return futures

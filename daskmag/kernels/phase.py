@@ -452,7 +452,7 @@ def shift_strip(pieces, first: int, start: int, stop: int, n_frames: int, tempor
 
     Returns
     -------
-    array (stop - start, r, w), of the increments' dtype
+    float32 array (stop - start, r, w)
     """
     xp = namespace(pieces[0])
     if halos is None:
@@ -466,7 +466,9 @@ def shift_strip(pieces, first: int, start: int, stop: int, n_frames: int, tempor
     # Row 0, the change into the window's first frame, is not needed.  The
     # shifts get their own array: written over the window's rows, they kept
     # the whole window (group and halos) alive until stage 3, 2.5 times their
-    # size at 1080p.
-    out = xp.empty((stop - start,) + window.shape[1:], dtype=window.dtype)
+    # size at 1080p.  float32 whatever the increments' storage: float16
+    # shifts (up to alpha times a phase) rounded to 0.002 rad at 2-4 rad, a
+    # grey level or two on strong edges, and cost a slow conversion each way.
+    out = xp.empty((stop - start,) + window.shape[1:], dtype=xp.float32)
     return phase_shift(window[1:, ...], temporal, alpha, start - w0, stop - w0,
                        before - (start - w0), after - (w1 - stop), reference, out=out)
