@@ -293,9 +293,10 @@ def _read_chunks(job: Job, reader, info, plan, threads: int, device: str) -> tup
     For the staged motion graph: its chunk, and no read longer, where the
     source's key frames are at most that far apart (or every frame is one):
     each read then serves one chunk (:func:`daskmag.plan.follow_chunks`).
-    With sparser key frames (a phone's 1-2 s groups of pictures), reads
-    start on them, up to four chunks long, and the graph rechunks them.
-    ``(None, None)`` (the reader's defaults) where the graph is not staged.
+    ``(None, None)`` (the reader's defaults: reads start on key frames, up
+    to four default chunks long, and the graph rechunks them) where the
+    graph is not staged or the key frames are sparser (a phone's 1-2 s
+    groups of pictures, a clip with one key frame).
     """
     settings = job.settings
     if isinstance(settings, ColourSettings) or settings.decimate:
@@ -318,7 +319,7 @@ def _read_chunks(job: Job, reader, info, plan, threads: int, device: str) -> tup
         return None, None
     keys = reader.key_frames()
     dense = keys is None or (len(keys) > 1 and np.median(np.diff(keys)) <= chunk)
-    return chunk, chunk if dense else None
+    return (chunk, chunk) if dense else (None, None)
 
 
 def with_recording_rate(info, fps):
