@@ -336,23 +336,21 @@ def plan_staged(n_frames: int, height: int, width: int, blocks: BlockPlan, *, mi
 def follow_chunks(staged: StagedPlan, chunks) -> StagedPlan:
     """``staged`` on the input's own time chunks where they nest in its plan.
 
-    Where no input chunk is longer than the plan's chunks, nor on average
-    under half as long, stages 1 and 3 take the input's chunks as they
-    are (the read tasks', which start on key frames: :func:`daskmag.io.base.read_bounds`),
+    Where no input chunk is longer than the plan's regular chunk, nor on
+    average under half as long, stages 1 and 3 take the input's chunks as
+    they are (the read tasks', which start on key frames: :func:`daskmag.io.base.read_bounds`),
     and the groups are re-formed of whole chunks, each no longer than the
-    plan's longest group, so memory stays within the plan's budget.  A
+    plan's regular group, so memory stays within the plan's budget.  A
     read task then serves one chunk only: cut across chunks, it was decoded
     again for each of them once released (1.3-1.9x the frames decoded).
     Otherwise ``staged`` is returned unchanged (the input is rechunked).
     """
     chunks = tuple(int(c) for c in chunks)
     planned = staged.time_chunks
-    if chunks == planned or max(chunks) > max(planned) or 2 * sum(chunks) < len(chunks) * max(planned):
+    regular = planned[0]  # the last chunk may hold a sliver besides
+    if chunks == planned or max(chunks) > regular or 2 * sum(chunks) < len(chunks) * regular:
         return staged
-    longest, start = 0, 0
-    for count in staged.groups:
-        longest = max(longest, sum(planned[start : start + count]))
-        start += count
+    longest = sum(planned[: staged.groups[0]])  # a regular group's frames
     groups, sizes = [], []
     for chunk in chunks:
         if not sizes or sizes[-1] + chunk > longest:
