@@ -125,6 +125,11 @@ def test_staged_plan_follows_read_chunks_that_nest_in_it():
     starts = np.cumsum((0,) + uneven.time_chunks)
     bounds = np.cumsum((0,) + uneven.groups)
     assert max(starts[b] - starts[a] for a, b in zip(bounds[:-1], bounds[1:])) <= 38
+    # a last chunk holding a sliver (27 frames) does not raise the limits
+    sliver = StagedPlan((19,) * 5 + (27,), (2, 2, 2), 28, 28, 1000, 38 + 56, "float16", False, 1)
+    followed = follow_chunks(sliver, (12,) * 10)
+    assert followed.time_chunks == (12,) * 10 and followed.groups == (3, 3, 3, 1)
+    assert follow_chunks(sliver, (24,) * 5) is sliver
     # longer chunks than planned, or far shorter ones: the input is rechunked to the plan
     assert follow_chunks(staged, (24,) * 10) is staged
     assert follow_chunks(staged, (4,) * 60) is staged
