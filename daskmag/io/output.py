@@ -483,8 +483,9 @@ def run_blocks(items, client, *, on_done=None, on_error=None, window: int | None
             if owner in failed:
                 continue
             # a staged graph shares work between neighbouring blocks: keep enough
-            # of them in flight that shared results are not released and redone
-            wanted = getattr(owner, "window", 0)
+            # of them in flight that shared results are not released and redone,
+            # unless what they share is held for them (then any window will do)
+            wanted = 0 if getattr(owner, "early", None) is not None else getattr(owner, "window", 0)
             if wanted > window:
                 count += wanted - window
                 window = wanted
