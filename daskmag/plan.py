@@ -222,7 +222,7 @@ STRIP_TASK_BYTES = 128 * 2**20
 #: samples, its increments, its phase shifts at the increments' size (and its
 #: coefficients where they are kept).  The shifts are float32 (float16 ones
 #: cost more CPU to convert and round to 2 grey levels), and the writer keeps
-#: one group's blocks in flight and holds what they share with the next
+#: a few blocks in flight and holds what they share with later ones
 #: (:class:`daskmag.graph.EarlyInputs`), so the count is an upper bound: 600
 #: frames of 1080p peak at 5.4 GiB over all processes (docs/benchmarks.md).
 STAGED_BYTES = 4 * 2**30

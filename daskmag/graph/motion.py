@@ -291,8 +291,9 @@ def _magnify_staged(frames, staged, spec, temporal, reference, settings):
     # runs the analysis of chunks of other blocks, before and after its own
     # (and reads the frame before each), and the group's filter serves each
     # of its blocks.  The writer holds those results from the first block
-    # that uses them until the last one is submitted (``holders``); then a
-    # group's blocks in flight suffice (more only hold more memory).
+    # that uses them until the last one is submitted (``holders``); then any
+    # number of blocks in flight will do.  The window registered below is for
+    # a writer that cannot hold them.
     holders = {("chunk", k): set() for k in range(len(chunks))}
     first_chunk = 0
     for g, count in enumerate(staged.groups):

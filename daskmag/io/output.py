@@ -379,6 +379,8 @@ def prepare_output(frames: da.Array, path, fps, *, crf: int = DEFAULT_CRF, overw
         with dask.config.set({"optimization.fuse.active": False}):
             tasks = writer.block_tasks(frames, path, fps, parts, todo, crf=crf, attrs=attrs)
         early = early.delayed(tasks.values())
+        if not early.results:  # nothing found to hold: keep the graph's window instead
+            early = None
     label = task_label(label or path.name)
     # one cheap task per block under the output's name: the dashboard's
     # progress bars and task stream then show the work per output
