@@ -6,6 +6,7 @@ computes; every function returns a lazy Dask array."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import dask.array as da
 import numpy as np
@@ -106,18 +107,19 @@ class EarlyInputs:
     chunks: tuple
     holders: dict
     results: dict
-    uses: dict = dataclasses.field(default_factory=dict, repr=False)
 
-    def __post_init__(self):
+    @functools.cached_property
+    def _uses(self) -> dict:
+        """``holders`` inverted: ``{block: its items}``."""
         uses = {}
-        for j, blocks in self.holders.items():
+        for item, blocks in self.holders.items():
             for block in blocks:
-                uses.setdefault(block, []).append(j)
-        object.__setattr__(self, "uses", uses)
+                uses.setdefault(block, []).append(item)
+        return uses
 
     def pulls(self, block: int) -> list:
         """The items whose results block ``block``'s graph uses."""
-        return self.uses.get(block, [])
+        return self._uses.get(block, [])
 
     def delayed(self, blocks) -> EarlyInputs:
         """This with :attr:`results` as ``[Delayed]`` taken from the graphs of ``blocks``

@@ -793,10 +793,7 @@ def read_frames(path, start: int, stop: int, stamp: tuple[int, int] | None = Non
                 segment.decode(container, stream, grid, counting=True)
                 return segment.result(on_corrupt)
             except _Unanchored:  # not at the IDR's packet: count from the stream's start
-                container.close()
-                container = av.open(media_name(path))
-                stream = container.streams.video[spec["stream"]]
-                stream.codec_context.thread_count = CODEC_THREADS
+                container.seek(0, unsupported_byte_offset=True)
                 grid = _Count()
         while True:
             from_start = grid.by_count or start == 0
