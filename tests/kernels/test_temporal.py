@@ -97,6 +97,27 @@ def test_increments_form_equals_direct_convolution():
     assert np.allclose(ours, direct, atol=1e-9)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("taps, pads", [(31, (15, 15)), (111, (0, 55)), (301, (150, 0)), (111, (0, 0))])
+def test_matrix_products_and_ffts_give_the_same_filter(monkeypatch, dtype, taps, pads):
+    """Kernels up to DIRECT_MAX_TAPS are applied as banded matrix products
+    (BLAS), longer ones through FFTs: both are the same correlation."""
+    import daskmag.kernels.temporal as temporal
+
+    rng = np.random.default_rng(taps)
+    n, half = 700, taps // 2
+    kernel = increment_kernel(design_bandpass(5, 9, 60, taps))
+    increments = rng.standard_normal((n - 1, 4, 3)).astype(dtype)
+    start, stop = half - pads[0], n - half + pads[1]  # every output sample the pads allow
+    direct = filter_increments(increments, kernel, start, stop, *pads)
+    monkeypatch.setattr(temporal, "DIRECT_MAX_TAPS", 0)
+    through_ffts = filter_increments(increments, kernel, start, stop, *pads)
+    assert direct.shape == through_ffts.shape == (stop - start, 4, 3)
+    assert direct.dtype == through_ffts.dtype == dtype
+    scale = np.abs(through_ffts).max()
+    assert np.abs(direct - through_ffts).max() <= (1e-5 if dtype == np.float32 else 1e-12) * scale
+
+
 def test_a_constant_offset_or_linear_drift_is_removed():
     taps = design_bandpass(3, 7, 60)
     ramp = 5.0 + 0.7 * np.arange(200.0)  # many radians of drift
