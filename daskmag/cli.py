@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="color mode: Gaussian pyramid level of the spatial low-pass (default 4)")
     mag.add_argument("--chroma-attenuation", dest="chroma_attenuation", type=_number, default=None,
                      help="color mode: factor on the I/Q (chroma) amplification (default 1; 0 = luminance only)")
-    mag.add_argument("--crf", type=_whole, default=DEFAULT_CRF,
+    mag.add_argument("--crf", type=_number, default=DEFAULT_CRF,
                      help=f"H.264 quality for .mp4/.mov, {CRF_RANGE[0]}-{CRF_RANGE[1]}, lower is better "
                           f"(default {DEFAULT_CRF}, visually lossless)")
     mag.add_argument("--tile", type=_whole, default=None,

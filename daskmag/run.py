@@ -110,7 +110,7 @@ def magnify_file(source, output, *, mode: str = "motion", alpha: float | None = 
                  level: int | None = None,
                  chroma_attenuation: float | None = None, start=None, end=None, max_frames: int | None = None,
                  scale: float = 1.0, roi=None, on_corrupt: str = "stop", stream: int | None = None,
-                 timing: str = "keep", crf: int = DEFAULT_CRF, playback_fps: float | None = None, overwrite: bool = False,
+                 timing: str = "keep", crf: float = DEFAULT_CRF, playback_fps: float | None = None, overwrite: bool = False,
                  restart: bool = False, side_by_side: bool = False, workers: int | None = None,
                  scheduler: str | None = None,
                  processes: bool = False, time_chunk: int | None = None, tile: int | None = None,

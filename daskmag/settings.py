@@ -47,10 +47,11 @@ MODES = ("motion", "colour")
 DEVICES = ("cpu", "cuda")
 #: x264's constant-rate-factor range (8-bit).
 CRF_RANGE = (0, 51)
-#: Default H.264 constant-rate factor: with trellis quantisation off (see
-#: ``daskmag.io.encode.X264_OPTIONS``), 16 matches or beats the PSNR that 17
-#: gave with it on (docs/benchmarks.md, "H.264 output").
-DEFAULT_CRF = 16
+#: Default H.264 constant-rate factor (x264 takes fractions): with the
+#: cheaper analysis of ``daskmag.io.encode.X264_OPTIONS`` (no trellis, sub-pixel
+#: refinement 4), 15.8 matches or beats the PSNR that 16 gave with the
+#: preset's own, on every clip measured (docs/benchmarks.md, "H.264 output").
+DEFAULT_CRF = 15.8
 
 
 def _finite(value, name: str) -> float:
@@ -80,6 +81,16 @@ def _whole(value, name: str, minimum: int | None = None, maximum: int | None = N
     if maximum is not None and number > maximum:
         raise UserError(f"{name} must be from {minimum} to {maximum}, got {number}")
     return number
+
+
+def _crf(value) -> int | float:
+    """x264's constant-rate factor: a number in :data:`CRF_RANGE` (fractions allowed)."""
+    if isinstance(value, bool):
+        raise UserError(f"--crf must be a number, got {value!r}")
+    number = _finite(value, "--crf")
+    if not CRF_RANGE[0] <= number <= CRF_RANGE[1]:
+        raise UserError(f"--crf must be from {CRF_RANGE[0]} to {CRF_RANGE[1]}, got {value}")
+    return int(number) if float(number).is_integer() else float(number)
 
 
 def _set(obj, name, value):
@@ -542,9 +553,10 @@ class OutputSettings(_Settings):
 
     Parameters
     ----------
-    crf : int
-        H.264 constant-rate factor for ``.mp4``/``.mov``, 0 (lossless) to 51;
-        the default, 16, is visually lossless.
+    crf : float
+        H.264 constant-rate factor for ``.mp4``/``.mov``, 0 (lossless) to 51,
+        fractions allowed; the default, :data:`DEFAULT_CRF` (15.8), is
+        visually lossless.
     overwrite : bool
         Replace an existing output.
     restart : bool
@@ -562,14 +574,14 @@ class OutputSettings(_Settings):
         ``crf`` out of range, or a playback rate that is not positive.
     """
 
-    crf: int = DEFAULT_CRF
+    crf: float = DEFAULT_CRF
     overwrite: bool = False
     restart: bool = False
     side_by_side: bool = False
     playback_fps: float | None = None
 
     def __post_init__(self):
-        _set(self, "crf", _whole(self.crf, "--crf", *CRF_RANGE, allow_none=False))
+        _set(self, "crf", _crf(self.crf))
         if self.playback_fps is not None:
             rate = _finite(self.playback_fps, "--playback-fps")
             if rate <= 0:

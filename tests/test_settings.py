@@ -36,6 +36,8 @@ from daskmag.settings import (Band, ColourSettings, Execution, MotionSettings, O
     (lambda: Selection(on_corrupt="skip"), "on_corrupt"),
     (lambda: OutputSettings(crf=99), "--crf must be from 0 to 51"),
     (lambda: OutputSettings(crf=-1), "--crf must be from 0 to 51"),
+    (lambda: OutputSettings(crf="high"), "--crf must be a number"),
+    (lambda: OutputSettings(crf=float("nan")), "--crf must be a (finite )?number"),
     (lambda: Execution(tile=-5), "--tile must be at least 0"),
     (lambda: Execution(tile=5), "--tile must be 0 .* or at least 16"),
     (lambda: Execution(workers=0), "--workers must be at least 1"),
@@ -55,7 +57,8 @@ def test_defaults_live_in_the_settings():
     assert (motion.alpha, motion.filter, motion.taps, motion.sigma) == (10.0, "fir", None, 0.0)
     assert motion.pyramid == PyramidSpec("octave", 4)
     assert ColourSettings().level == 4
-    assert OutputSettings().crf == 16
+    assert OutputSettings().crf == 15.8
+    assert OutputSettings(crf=20.0).crf == 20 and OutputSettings(crf="17.5").crf == 17.5
     assert Band(3, 7, -1).fps is None  # the predecessor's "-1": the file's own rate
 
 

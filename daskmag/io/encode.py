@@ -28,13 +28,16 @@ ENCODERS = {
 }
 #: libx264's options besides the crf.  "fast": the same quality at a given crf
 #: as "medium", a few % larger, half the time.  Trellis quantisation off: it
-#: was over half of x264's time (about a sixth of a guitar.mp4 run), and one
-#: crf step lower (DEFAULT_CRF 16, was 17) gives the same or higher PSNR on
-#: every clip measured, 0-15% larger (docs/benchmarks.md, "H.264 output").
+#: was over half of x264's time (about a sixth of a guitar.mp4 run).  Sub-pixel
+#: motion refinement 4 (the preset's is 6): 0.55-0.84x the encoder's CPU on
+#: noisy content (magnified clips, HD texture).  A lower crf makes up for
+#: both (DEFAULT_CRF 15.8; 17 with the preset's own analysis): the same or
+#: higher PSNR on every clip measured, 3-15% larger (docs/benchmarks.md,
+#: "H.264 output").
 #: No B-frames: decode order is presentation order, so parts join by a packet
 #: copy with pts = dts = frame number ("bf" is the AVCodecContext option
 #: libx264 reads; "bframes" is not one of its options and is silently ignored).
-X264_OPTIONS = {"preset": "fast", "bf": "0", "x264-params": "trellis=0"}
+X264_OPTIONS = {"preset": "fast", "bf": "0", "x264-params": "trellis=0:subme=4"}
 #: Container of the parts: FFmpeg's own, exact for any time base and codec.
 PART_FORMAT = "nut"
 #: Highest frame rate each output container stores exactly, in frames per second.
@@ -95,7 +98,7 @@ def to_view(frames: np.ndarray, bits: int) -> np.ndarray:
 class VideoWriter:
     """Encode frames to a file at an exact frame rate.
 
-    ``.mp4``/``.mov``: H.264 (libx264) at constant quality ``crf`` (16, the
+    ``.mp4``/``.mov``: H.264 (libx264) at constant quality ``crf`` (15.8, the
     default, is visually lossless), 4:2:0 (4:4:4 for odd sizes), no B-frames so that
     parts join exactly, 8-bit: 16-bit frames are scaled from ``bits``
     significant bits for viewing (:func:`to_view`).  ``.avi``/``.mkv``: FFV1,
@@ -119,7 +122,7 @@ class VideoWriter:
         a player shows the picture as the input's; default square.
     """
 
-    def __init__(self, path, fps, height: int, width: int, crf: int = DEFAULT_CRF, codec_of: str | None = None,
+    def __init__(self, path, fps, height: int, width: int, crf: float = DEFAULT_CRF, codec_of: str | None = None,
                  dtype: str = "uint8", channels: int = 3, bits: int | None = None, sample_aspect_ratio=None):
         import av
         from av.video.reformatter import VideoReformatter
@@ -141,7 +144,7 @@ class VideoWriter:
         if codec == "libx264":
             # 4:2:0 needs even sizes; odd-sized frames keep full chroma
             pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-            options = {"crf": str(int(crf)), **X264_OPTIONS}
+            options = {"crf": f"{crf:g}", **X264_OPTIONS}
         self.container = av.open(_media_name(self.tmp), mode="w", format=container_format)
         self.stream = self.container.add_stream(codec, rate=rate, options=options)
         self.colour = {}
@@ -198,7 +201,7 @@ class VideoWriter:
         remove_path(self.tmp)
 
 
-def write_array(frames, path, fps, crf: int = DEFAULT_CRF, codec_of: str | None = None, bits: int | None = None) -> int:
+def write_array(frames, path, fps, crf: float = DEFAULT_CRF, codec_of: str | None = None, bits: int | None = None) -> int:
     """Encode an in-memory clip (T, H, W, C) uint8 or uint16 to ``path`` (replacing it)."""
     frames = np.asarray(frames)
     if frames.ndim == 3:
@@ -207,7 +210,7 @@ def write_array(frames, path, fps, crf: int = DEFAULT_CRF, codec_of: str | None 
                          str(frames.dtype), frames.shape[3], bits)
 
 
-def _write_frames(frames, path, fps, height: int, width: int, crf: int, codec_of: str | None,
+def _write_frames(frames, path, fps, height: int, width: int, crf: float, codec_of: str | None,
                   dtype: str = "uint8", channels: int = 3, bits: int | None = None, sar=None) -> int:
     """Encode an iterable of (H, W, C) frames; the file appears only when complete."""
     writer = VideoWriter(path, fps, height, width, crf=crf, codec_of=codec_of, dtype=dtype, channels=channels,
@@ -288,7 +291,7 @@ def join_parts(parts, path: Path, fps):
     return frame
 
 
-def _encode_part(tiles, part: str, fps, crf: int, suffix: str, bits: int | None = None, sar=None) -> int:
+def _encode_part(tiles, part: str, fps, crf: float, suffix: str, bits: int | None = None, sar=None) -> int:
     height = sum(row[0].shape[1] for row in tiles)
     width = sum(tile.shape[2] for tile in tiles[0])
     first = tiles[0][0]
@@ -304,7 +307,7 @@ class EncodedWriter(Writer):
     suffixes = tuple(ENCODERS)
     part_name = "{:06d}." + PART_FORMAT
 
-    def block_tasks(self, frames, path: Path, fps, parts, todo, *, crf: int = DEFAULT_CRF, attrs=None) -> dict:
+    def block_tasks(self, frames, path: Path, fps, parts, todo, *, crf: float = DEFAULT_CRF, attrs=None) -> dict:
         # spatial tiles go to the encoder as they are: no whole-frame block
         tiles = frames.to_delayed()[..., 0]
         bits = (attrs or {}).get("bits")  # 16-bit frames' significant bits, for an 8-bit view

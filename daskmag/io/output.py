@@ -45,7 +45,7 @@ class Writer:
     #: File name (a format string of the block index) marking a finished block in the parts folder.
     part_name = "{:06d}"
 
-    def block_tasks(self, frames: da.Array, path: Path, fps, parts, todo, *, crf: int = DEFAULT_CRF,
+    def block_tasks(self, frames: da.Array, path: Path, fps, parts, todo, *, crf: float = DEFAULT_CRF,
                     attrs: dict | None = None) -> dict:
         """``{index: Delayed}``: the task that writes block ``index``, for each index in ``todo``."""
         raise NotImplementedError
@@ -210,7 +210,7 @@ def _flat(settings: dict, prefix: str = "") -> dict:
     return out
 
 
-def write_video(frames: da.Array, path, fps, *, crf: int = DEFAULT_CRF, overwrite: bool = False, client=None,
+def write_video(frames: da.Array, path, fps, *, crf: float = DEFAULT_CRF, overwrite: bool = False, client=None,
                 progress=None, attrs: dict | None = None, restart: bool = False, on_resume=None,
                 settings: dict | None = None, label: str | None = None):
     """Compute ``frames`` and write them to ``path`` (video file or ``.zarr`` store).
@@ -234,7 +234,7 @@ def write_video(frames: da.Array, path, fps, *, crf: int = DEFAULT_CRF, overwrit
         or a folder ``out/``, :mod:`daskmag.io.tiff`).
     fps : Fraction or float
         Frame rate written to the output.
-    crf : int
+    crf : float
         H.264 constant-rate factor.
     overwrite : bool
         Replace an existing output.
@@ -349,7 +349,7 @@ def _block_written(result):
     return result
 
 
-def prepare_output(frames: da.Array, path, fps, *, crf: int = DEFAULT_CRF, overwrite: bool = False,
+def prepare_output(frames: da.Array, path, fps, *, crf: float = DEFAULT_CRF, overwrite: bool = False,
                    attrs: dict | None = None, restart: bool = False, settings: dict | None = None,
                    label: str | None = None) -> PreparedOutput:
     """Check the output, open its parts folder (resuming or not) and build its block tasks.

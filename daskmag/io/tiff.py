@@ -83,7 +83,7 @@ class TiffSequenceWriter(Writer):
         folder, pattern = split_target(path)
         return folder / pattern
 
-    def block_tasks(self, frames, path: Path, fps, parts, todo, *, crf: int = DEFAULT_CRF, attrs=None) -> dict:
+    def block_tasks(self, frames, path: Path, fps, parts, todo, *, crf: float = DEFAULT_CRF, attrs=None) -> dict:
         folder, pattern = split_target(path)
         tmp = partial_path(folder)
         if not parts.resuming:

@@ -137,7 +137,7 @@ class ZarrWriter(Writer):
     suffixes = (STORE_SUFFIX,)
     part_name = "done-{:06d}"
 
-    def block_tasks(self, frames, path: Path, fps, parts, todo, *, crf: int = DEFAULT_CRF, attrs=None) -> dict:
+    def block_tasks(self, frames, path: Path, fps, parts, todo, *, crf: float = DEFAULT_CRF, attrs=None) -> dict:
         chunks = frames.chunks[0]
         offsets = np.concatenate([[0], np.cumsum(chunks)[:-1]]).astype(int)
         blocks = frames.rechunk({1: -1, 2: -1}).to_delayed().ravel()

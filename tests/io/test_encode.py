@@ -53,10 +53,12 @@ def _x264_options(path) -> list[str]:
 def test_h264_default_quality_on_texture(tmp_path, noise):
     """The default crf keeps a moving texture at least as close to the input as crf 17 with trellis did.
 
-    The old setting (preset fast, trellis on, crf 17) measured 38.57 and
-    36.62 dB on these clips; the default (trellis off, crf 16) 39.63 and
-    37.35 dB, and crf 17 without trellis 36.68 (noise 3), so the bounds fail
-    if the crf or the preset drift.
+    The first setting (preset fast, trellis on, crf 17) measured 38.57 and
+    36.62 dB on these clips; trellis off, crf 16, 39.63 and 37.35 dB; the
+    default now (trellis off, sub-pixel refinement 4, crf 15.8) 39.23 and
+    37.60 dB.
+    crf 17 without trellis gave 36.68 (noise 3), so the bounds fail if the
+    crf or the analysis drift.
     """
     from daskmag.settings import DEFAULT_CRF
     from daskmag.synthetic import translating_clip
@@ -65,7 +67,8 @@ def test_h264_default_quality_on_texture(tmp_path, noise):
     path = tmp_path / "texture.mp4"
     write_array(clip, path, 60)
     options = _x264_options(path)
-    assert f"crf={DEFAULT_CRF}.0" in options and "trellis=0" in options and "bframes=0" in options
+    assert f"crf={DEFAULT_CRF:.1f}" in options and "bframes=0" in options
+    assert "trellis=0" in options and "subme=4" in options
     luma = np.array([0.2126, 0.7152, 0.0722])
     error = (read_frames(path, 0, 48).astype(np.float64) - clip) @ luma
     psnr = 10 * np.log10(255.0 ** 2 / np.mean(error ** 2))
