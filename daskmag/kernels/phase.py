@@ -21,6 +21,8 @@ of halo a block needs.  Pass 3 may smooth each band's phase shift spatially
 
 from __future__ import annotations
 
+import math
+
 from .backend import assignable, dtype_named, into, is_numpy, namespace, ndimage_module, scratch_arrays
 from .colourspace import add_luma, luma
 from .pyramid import PyramidSpec, analyse, centred_spectrum, pyramid_filters, real_image, synthesise_into
@@ -365,29 +367,32 @@ def band_strips(shape: tuple[int, int], spec: PyramidSpec, bytes_per_row_frame: 
                 min_strips: int = 1):
     """Stage 2's strips: lists of ``(band, first_row, stop_row)`` segments.
 
-    A band larger than ``max_bytes`` (``bytes_per_row_frame`` per coefficient
-    per frame of the window) is cut into runs of rows; smaller bands are
-    bundled, fine to coarse, up to ``max_bytes``.  At least ``min_strips``
-    where the bands allow, so that short clips keep every worker busy.
+    The bands' rows, fine to coarse, are cut into the fewest strips of at
+    most about ``max_bytes`` (``bytes_per_row_frame`` per coefficient per
+    frame of the window), their number rounded up to a multiple of
+    ``min_strips``, each as near the same size as whole rows allow (over by
+    less than one row): a short clip's one group then keeps every worker
+    busy to the end of stage 2, where a smaller last strip left one idle.
     """
     bands = pyramid_filters(tuple(shape), spec).bands
     total = coefficient_count(shape, spec) * bytes_per_row_frame
-    budget = max(1, min(max_bytes, -(-total // max(1, min_strips))))
-    strips, current, size = [], [], 0
+    multiple = max(1, min_strips)
+    count = -(-max(1, -(-total // max(1, max_bytes))) // multiple) * multiple
+    share = total / count
+    strips = [[] for _ in range(count)]
+    placed = 0  # bytes of the rows given to strips so far
     for j, band in enumerate(bands):
         height, width = band.shape
         row_bytes = width * bytes_per_row_frame
-        rows = max(1, budget // row_bytes)
-        for r0 in range(0, height, rows):
-            r1 = min(r0 + rows, height)
-            if current and size + (r1 - r0) * row_bytes > budget:
-                strips.append(current)
-                current, size = [], 0
-            current.append((j, r0, r1))
-            size += (r1 - r0) * row_bytes
-    if current:
-        strips.append(current)
-    return strips
+        r0 = 0
+        while r0 < height:
+            index = min(count - 1, int(placed // share))
+            rows = height - r0 if index == count - 1 else max(1, math.ceil(((index + 1) * share - placed) / row_bytes))
+            r1 = min(height, r0 + rows)
+            strips[index].append((j, r0, r1))
+            placed += (r1 - r0) * row_bytes
+            r0 = r1
+    return [strip for strip in strips if strip]
 
 
 def analyse_chunk(rgb, spec: PyramidSpec, previous=None, dtype: str = "float32", keep: bool = False):

@@ -31,3 +31,18 @@ def test_add_luma_clips_instead_of_wrapping():
     rgb = np.array([[[250, 5, 128]]], dtype=np.uint8)
     assert add_luma(rgb, np.array([[0.2]], np.float32)).tolist() == [[[255, 56, 179]]]
     assert add_luma(rgb, np.array([[-0.2]], np.float32)).tolist() == [[[199, 0, 77]]]
+
+
+def test_add_luma_frame_by_frame_equals_the_whole_batch():
+    """A batch is changed a frame at a time (cache-sized passes): the same
+    samples as the formula over the whole batch, 8 and 16-bit, RGB and mono."""
+    from daskmag.kernels.colourspace import to_dtype
+
+    rng = np.random.default_rng(1)
+    for dtype, channels, full in ((np.uint8, 3, 255.0), (np.uint16, 1, 65535.0)):
+        frames = rng.integers(0, int(full) + 1, (5, 24, 40, channels), dtype=dtype)
+        change = (rng.standard_normal((5, 24, 40)) * 0.05).astype(np.float32)
+        whole = to_dtype(frames.astype(np.float32) + (change * full)[..., None], dtype)
+        out = add_luma(frames, change)
+        assert out.dtype == dtype and np.array_equal(out, whole)
+        assert np.array_equal(add_luma(frames, np.zeros_like(change)), frames)

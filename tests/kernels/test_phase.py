@@ -150,3 +150,31 @@ def test_a_strips_phase_shifts_do_not_keep_its_window_alive():
     w0, w1 = 40 - fir.halo_before, 80 + fir.halo_after
     expected = 10.0 * fir.phase(series[w0 + 1 : w1], 40 - w0, 80 - w0)
     np.testing.assert_allclose(shifts, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape, frames, min_strips", [((192, 432), 410, 2), ((1080, 1920), 60, 1),
+                                                       ((1080, 1920), 200, 3), ((64, 64), 100, 5)])
+def test_band_strips_cover_every_row_once_in_even_strips(shape, frames, min_strips):
+    """Stage 2's strips: every row of every band once, in order; as many strips
+    as the budget needs, rounded up to a multiple of ``min_strips``; sizes
+    within one row of each other."""
+    from daskmag.kernels.phase import band_strips, coefficient_count
+    from daskmag.kernels.pyramid import pyramid_filters
+
+    spec = PyramidSpec()
+    bands = pyramid_filters(shape, spec).bands
+    per_row_frame, budget = frames * 4, 128 * 2**20
+    strips = band_strips(shape, spec, per_row_frame, budget, min_strips)
+    total = coefficient_count(shape, spec) * per_row_frame
+    needed = -(-total // budget)
+    assert len(strips) == -(-needed // min_strips) * min_strips
+    segments = [segment for strip in strips for segment in strip]
+    assert [j for j, _, _ in segments] == sorted(j for j, _, _ in segments)  # fine to coarse
+    for j, band in enumerate(bands):
+        rows = [(r0, r1) for b, r0, r1 in segments if b == j]
+        assert rows[0][0] == 0 and rows[-1][1] == band.shape[0]
+        assert all(a[1] == b[0] for a, b in zip(rows, rows[1:]))
+    sizes = [sum((r1 - r0) * bands[j].shape[1] * per_row_frame for j, r0, r1 in strip) for strip in strips]
+    widest_row = max(band.shape[1] for band in bands) * per_row_frame
+    assert max(sizes) - min(sizes) <= 2 * widest_row
+    assert max(sizes) <= min(budget, total / len(strips)) + widest_row
