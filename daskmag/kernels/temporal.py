@@ -173,6 +173,63 @@ def _burg_errors(forward, backward, order: int):
     return a
 
 
+def _burg_from_correlations(centred, order: int):
+    """:func:`_burg`'s AR polynomial (order, C), float32, of (n, C) ``centred``
+    columns, by Vos's recursion: the same reflection coefficients computed
+    from the columns' autocorrelations (``order + 1`` passes over the samples)
+    and a few edge samples per order, instead of updating the (n, C) error
+    arrays at every order (about seven passes each).
+
+    Float64 throughout, since the coefficients come from differences of
+    sums; a reflection coefficient is kept within [-1, 1] (Burg's own bound,
+    which rounding could break where the residual is at the data's noise
+    level), so the model stays stable, and is 0 once the residual's energy is
+    below 1e-10 of the signal's (a noise-free sinusoid: 0.24-0.59 instead of
+    0.57-7 worst error in 55 steps, where the direct fit chases float32
+    rounding).
+
+    K. Vos, "A fast implementation of Burg's method", 2013
+    (https://www.opus-codec.org/docs/vos_fastburg.pdf), algorithm 1.
+    """
+    xp = namespace(centred)
+    x = xp.astype(centred, xp.float64)
+    n, width = x.shape
+    # c[j] = sum_t x[t] x[t + j]
+    c = [column_dot(x[: n - j, ...], x[j:, ...]) for j in range(order + 1)]
+    a = xp.zeros((order + 2, width), dtype=xp.float64)  # a[0] = 1; a[i + 1] = 0 at order i
+    a[0, ...] = 1.0
+    g = xp.zeros((order + 2, width), dtype=xp.float64)
+    g[0, ...] = 2.0 * c[0] - x[0, ...] ** 2 - x[n - 1, ...] ** 2
+    g[1, ...] = 2.0 * c[1]
+    r = xp.zeros((order + 1, width), dtype=xp.float64)
+    r[0, ...] = 2.0 * c[1]
+    # orders past the point where the model leaves 1e-10 of the energy would
+    # fit rounding, not signal (the sums cancel there), so they add nothing
+    floor = 1e-10 * g[0, ...]
+    for i in range(order):
+        head = a[: i + 2, ...]
+        numerator = column_dot(head, xp.flip(g[: i + 2, ...], axis=0))
+        denominator = column_dot(head, g[: i + 2, ...])
+        positive = denominator > floor
+        k = -numerator / xp.where(positive, denominator, 1.0)
+        k = xp.clip(xp.where(positive, k, 0.0), -1.0, 1.0)
+        a[: i + 2, ...] = head + k * xp.flip(head, axis=0)
+        if i == order - 1:
+            break
+        m = i + 1
+        # r[j + 1] = r[j] - x[j] x[m] - x[n-1-j] x[n-1-m], then r[0] = 2 c[m + 1]
+        r[1 : m + 1, ...] = (r[:m, ...] - x[:m, ...] * x[m, ...]
+                             - xp.flip(x[n - m :, ...], axis=0) * x[n - 1 - m, ...])
+        r[0, ...] = 2.0 * c[m + 1]
+        # g[j] += k g[m - j] + dR a, dR's rows from the samples at either end
+        early, late = xp.flip(x[: m + 1, ...], axis=0), x[n - 1 - m :, ...]
+        first, last = column_dot(early, a[: m + 1, ...]), column_dot(late, a[: m + 1, ...])
+        g[: m + 1, ...] = (g[: m + 1, ...] + k * xp.flip(g[: m + 1, ...], axis=0)
+                           - early * first - late * last)
+        g[m + 1, ...] = column_dot(r[: m + 1, ...], a[: m + 1, ...])
+    return xp.astype(a[1 : order + 1, ...], xp.float32)
+
+
 #: Columns fitted together by :func:`_forecast` on the CPU: the fit makes
 #: about 60 passes over its (window, columns) errors, which stay in the
 #: processor's cache at this width (~1 KB per column, 2 MB: a core's L2)
@@ -204,8 +261,7 @@ def _forecast_columns(columns, steps: int, order: int, window: int):
     xp = namespace(columns)
     window = xp.astype(columns[-window:, ...], xp.float32, copy=False)
     mean = xp.mean(window, axis=0)
-    # the centred samples straight into Burg's two error arrays (no other copies)
-    a = _burg_errors(window[1:, ...] - mean, window[:-1, ...] - mean, order)
+    a = _burg_from_correlations(window - mean, order)
     # history, oldest first, then each prediction in turn; one dot product per
     # step over the newest ``order`` samples (newest first, as the model's sum)
     history = xp.empty((order + steps, a.shape[1]), dtype=xp.float32)
