@@ -190,12 +190,11 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
     for r0 in range(0, rows, strip):
         r1 = min(r0 + strip, rows)
         part = xp.astype(increments[:, r0:r1, ...], xp.float32, copy=False)
-        filtered = temporal.phase(part, start, stop, pad_before, pad_after)
-        if reference is None:
-            filtered *= alpha
-        else:
-            filtered *= 1.0 + alpha
-            filtered -= reference.phase(part, start, stop, pad_before, pad_after)
+        if reference is None:  # alpha in the filter, the result straight into its rows
+            temporal.phase(part, start, stop, pad_before, pad_after, scale=alpha, out=out[:, r0:r1, ...])
+            continue
+        filtered = temporal.phase(part, start, stop, pad_before, pad_after, scale=1.0 + alpha)
+        filtered -= reference.phase(part, start, stop, pad_before, pad_after)
         out[:, r0:r1, ...] = assignable(filtered, out)
     return out
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .backend import column_dot, fft_module, into, is_numpy, namespace
+from .backend import assignable, column_dot, fft_module, into, is_numpy, namespace
 
 #: Stop-band attenuation of the default FIR design, in dB.  -60 dB keeps
 #: out-of-band motion within 3% of unchanged even at alpha = 30.
@@ -308,7 +308,7 @@ def _predictions(increments, before: int, after: int, window: int, order: int = 
 
 
 def filter_increments(increments, kernel, start: int, stop: int, pad_before: int = 0,
-                      pad_after: int = 0, window: int | None = None):
+                      pad_after: int = 0, window: int | None = None, out=None):
     """Band-passed signal at samples ``[start, stop)`` from its increments.
 
     Parameters
@@ -326,10 +326,14 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     window : int, optional
         Samples the prediction is fitted to; default one filter length, at
         most :data:`PREDICTION_WINDOW`.
+    out : array (stop - start, ...), optional
+        Where to write the result (it may be a view with strided rows, such
+        as a strip of a larger array's rows).
 
     Returns
     -------
     float array (stop - start, ...)
+        ``out`` if given.
     """
     xp, fft = namespace(increments), fft_module(increments)
     half = len(kernel) // 2
@@ -354,8 +358,13 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
         width = math.prod(columns)
         padded = xp.empty((length, width), dtype=dtype)
         _copy_samples([xp.reshape(piece, (piece.shape[0], width)) for piece in pieces], first, last, padded)
-        out = _banded_correlation(padded, kernel, stop - start)
-        return xp.reshape(out, (stop - start,) + columns)
+        target = _as_matrix(out, width) if out is not None and out.dtype == dtype else None
+        result = _banded_correlation(padded, kernel, stop - start, out=target)
+        if out is None:
+            return xp.reshape(result, (stop - start,) + columns)
+        if target is None:  # a layout the products cannot write: one more pass
+            out[...] = xp.reshape(result, (stop - start,) + columns)
+        return out
     nfft = fft.next_fast_len(length, real=True)
     # correlation = convolution with the reversed kernel; 'valid' part only
     reversed_kernel = np.zeros(nfft)
@@ -370,9 +379,13 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     padded[length:, ...] = 0
     spectrum = fft.rfft(padded, axis=0, overwrite_x=True)
     spectrum *= xp.reshape(kernel_f, (-1,) + (1,) * len(columns))
-    out = fft.irfft(spectrum, n=nfft, axis=0, overwrite_x=True)
+    result = fft.irfft(spectrum, n=nfft, axis=0, overwrite_x=True)
     offset = len(kernel) - 1
-    return out[offset : offset + (stop - start), ...]
+    result = result[offset : offset + (stop - start), ...]
+    if out is None:
+        return result
+    out[...] = assignable(result, out)
+    return out
 
 
 #: Longest kernel that :func:`filter_increments` applies directly, as banded
@@ -399,7 +412,17 @@ def _banded_matrix(kernel, rows: int, dtype):
     return matrix
 
 
-def _banded_correlation(padded, kernel, n_out: int):
+def _as_matrix(out, width: int):
+    """``out`` (n, ...) as an (n, width) view whose rows BLAS can write in
+    place (unit stride along a row), or None where no such view exists."""
+    try:
+        matrix = np.reshape(out, (out.shape[0], width), copy=False)
+    except (ValueError, TypeError, AttributeError):  # not a NumPy array, or no view
+        return None
+    return matrix if matrix.strides[1] == matrix.itemsize else None
+
+
+def _banded_correlation(padded, kernel, n_out: int, out=None):
     """``out[t] = sum_i kernel[i] padded[t + i]`` for ``t < n_out``, of a (n_out + L - 1, C) array.
 
     The correlation as products of one small Toeplitz block with successive
@@ -412,7 +435,8 @@ def _banded_correlation(padded, kernel, n_out: int):
     length = len(kernel)
     rows = int(min(256, max(32, 2 ** round(math.log2(max(1, length / 2))))))
     matrix = _banded_matrix(np.asarray(kernel), rows, padded.dtype)
-    out = np.empty((n_out, padded.shape[1]), dtype=padded.dtype)
+    if out is None:
+        out = np.empty((n_out, padded.shape[1]), dtype=padded.dtype)
     for t0 in range(0, n_out, rows):
         t1 = min(t0 + rows, n_out)
         np.matmul(matrix[: t1 - t0, : t1 - t0 + length - 1], padded[t0 : t1 + length - 1], out=out[t0:t1])
@@ -467,7 +491,8 @@ class TemporalFilter:
     prediction_window = PREDICTION_WINDOW
     prediction_cap = PREDICTION_WINDOW
 
-    def phase(self, increments, start: int, stop: int, pad_before: int = 0, pad_after: int = 0):
+    def phase(self, increments, start: int, stop: int, pad_before: int = 0, pad_after: int = 0,
+              *, scale: float = 1.0, out=None):
         """The filtered phase at samples ``[start, stop)``.
 
         Parameters
@@ -478,24 +503,36 @@ class TemporalFilter:
             Samples to produce; ``halo_before`` samples before ``start`` and
             ``halo_after`` after ``stop`` must be present, or supplied by
             ``pad_before`` / ``pad_after`` samples of linear prediction.
+        scale : float
+            A factor for the result (motion magnification's ``alpha``): a
+            FIR filter folds it into its taps, sparing a pass over the output.
+        out : array (stop - start, ...), optional
+            Where to write the result, e.g. a strip of a larger array's rows.
 
         Returns
         -------
         float array (stop - start, ...)
-            float32, or float64 for float64 increments (FIR filters).
+            float32, or float64 for float64 increments (FIR filters);
+            ``out`` if given.
         """
         extended = increments.shape[0] + pad_before + pad_after
         if start + pad_before - self.halo_before < 0 or stop + pad_before + self.halo_after > extended + 1:
             raise ValueError(f"{type(self).__name__} needs {self.halo_before} samples before "
                              f"and {self.halo_after} after [start, stop)")
-        return self._padded_phase(increments, start, stop, pad_before, pad_after)
+        return self._padded_phase(increments, start, stop, pad_before, pad_after, scale, out)
 
-    def _padded_phase(self, increments, start, stop, pad_before, pad_after):
+    def _padded_phase(self, increments, start, stop, pad_before, pad_after, scale=1.0, out=None):
         """:meth:`_phase` of the series extended by its clip-end predictions."""
         if pad_before or pad_after:
             increments = extend_by_prediction(increments, pad_before, pad_after,
                                               window=self._fit_window())
-        return self._phase(increments, start + pad_before, stop + pad_before)
+        result = self._phase(increments, start + pad_before, stop + pad_before)
+        if scale != 1.0:
+            result *= scale
+        if out is None:
+            return result
+        out[...] = assignable(result, out)
+        return out
 
     def _fit_window(self) -> int:
         """Samples the clip-end prediction is fitted to."""
@@ -539,10 +576,12 @@ class FIRFilter(TemporalFilter):
         self.prediction_window = len(self.kernel)
         self.prediction_cap = prediction_cap
 
-    def _padded_phase(self, increments, start, stop, pad_before, pad_after):
-        # the extended series is never materialised: its pieces go straight into the FFT's buffer
-        return filter_increments(increments, self.kernel, start, stop, pad_before, pad_after,
-                                 window=self._fit_window())
+    def _padded_phase(self, increments, start, stop, pad_before, pad_after, scale=1.0, out=None):
+        # the extended series is never materialised: its pieces go straight into
+        # the products' (or FFT's) buffer; the scale goes into the taps
+        kernel = self.kernel if scale == 1.0 else self.kernel * scale
+        return filter_increments(increments, kernel, start, stop, pad_before, pad_after,
+                                 window=self._fit_window(), out=out)
 
     def _phase(self, increments, start, stop):
         return filter_increments(increments, self.kernel, start, stop)
@@ -595,9 +634,9 @@ class IdealFilter(TemporalFilter):
     def __init__(self, low: float, high: float, fps: float):
         self.low, self.high, self.fps = low, high, fps
 
-    def phase(self, increments, start, stop, pad_before=0, pad_after=0):
+    def phase(self, increments, start, stop, pad_before=0, pad_after=0, *, scale=1.0, out=None):
         """As :meth:`TemporalFilter.phase`; the clip is taken as it is (the pads are ignored)."""
-        return self._phase(increments, start, stop)
+        return super()._padded_phase(increments, start, stop, 0, 0, scale, out)
 
     def _phase(self, increments, start, stop):
         xp, fft = namespace(increments), fft_module(increments)

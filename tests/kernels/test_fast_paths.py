@@ -188,3 +188,25 @@ def test_clip_end_fit_in_column_blocks_equals_the_fit_in_one(monkeypatch, column
     blocked_half = extend_by_prediction(half, 13, 17, window=64)
     assert blocked_half.dtype == np.float16
     np.testing.assert_array_equal(blocked_half, whole_half)
+
+
+@pytest.mark.parametrize("kind", ["fir", "ideal", "butter"])
+def test_filtered_phase_scaled_into_a_strip_of_rows(kind):
+    """``phase(..., scale=, out=)`` writes ``scale`` times the filtered phase
+    into a strip of a larger array's rows (the FIR straight from its matrix
+    products, alpha folded into its taps) and leaves the other rows alone."""
+    from daskmag.kernels.temporal import make_filter
+
+    rng = np.random.default_rng(3)
+    temporal = make_filter(kind, 3, 7, 60.0)
+    t = np.arange(180)[:, None, None]
+    phase = 0.2 * np.sin(2 * np.pi * 5 / 60 * t + rng.uniform(0, 6, (1, 12, 9)))
+    increments = np.diff(phase + 0.01 * rng.standard_normal(phase.shape), axis=0).astype(np.float32)
+    pad = (temporal.halo_before, temporal.halo_after)
+    expected = temporal.phase(increments[:, 4:8], 0, 179, *pad)
+    out = np.full((179, 12, 9), 7.0, dtype=np.float32)
+    written = temporal.phase(increments[:, 4:8], 0, 179, *pad, scale=-2.5, out=out[:, 4:8])
+    assert np.shares_memory(written, out)
+    np.testing.assert_allclose(out[:, 4:8], -2.5 * expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    assert (out[:, :4] == 7.0).all() and (out[:, 8:] == 7.0).all()
+    assert np.abs(expected).max() > 0.05  # the band is there to scale
