@@ -230,14 +230,15 @@ def _burg_from_correlations(centred, order: int):
     return xp.astype(a[1 : order + 1, ...], xp.float32)
 
 
-#: Columns fitted together by :func:`_forecast` on the CPU: the fit makes
-#: about 60 passes over its (window, columns) errors, which stay in the
-#: processor's cache at this width (~1 KB per column, 2 MB: a core's L2)
-#: instead of streaming from memory at every pass: a million columns fitted
-#: 4.6x faster at 8,192 than at once (0.7 against 3.2 CPU-s), and 55,000
-#: columns of 300 samples 0.82x as long again at 2,048 as at 8,192 (0.090-0.099
-#: against 0.114-0.117 s), to the same values.
-FORECAST_COLUMNS = 2048
+#: Columns fitted together by :func:`_forecast` on the CPU: the fit's
+#: (order, columns) float64 arrays and its (window, columns) samples stay in
+#: a core's cache at this width instead of streaming from memory at every
+#: step, and the blocks are wide enough that two worker threads do not queue
+#: for the GIL between the fit's ~200 small NumPy calls per block.  275,000
+#: columns of 120 samples, one thread: 0.36 CPU-s at 2,048 or 8,192, 0.41 at
+#: 16,384, 0.56 at 32,768; a whole guitar.mp4 run (2 threads, 4 alternating
+#: rounds): 7.64-7.94 CPU-s at 8,192 against 7.90-8.11 at 2,048.
+FORECAST_COLUMNS = 8192
 
 
 def _forecast(series, steps: int, order: int, window: int):
