@@ -29,15 +29,18 @@ ENCODERS = {
 #: libx264's options besides the crf.  "fast": the same quality at a given crf
 #: as "medium", a few % larger, half the time.  Trellis quantisation off: it
 #: was over half of x264's time (about a sixth of a guitar.mp4 run).  Sub-pixel
-#: motion refinement 4 (the preset's is 6): 0.55-0.84x the encoder's CPU on
-#: noisy content (magnified clips, HD texture).  A lower crf makes up for
-#: both (DEFAULT_CRF 15.8; 17 with the preset's own analysis): the same or
-#: higher PSNR on every clip measured, 3-15% larger (docs/benchmarks.md,
-#: "H.264 output").
+#: motion refinement 4 (the preset's is 6): 0.58-0.82x the encoder's CPU on
+#: magnified, phone and HD clips (1.01 on a slow-motion export).  A lower crf
+#: makes up for both in luma (DEFAULT_CRF 15.8; 17 with the preset's own
+#: analysis): the same or higher Y PSNR on every clip measured.  Below refinement 6 x264 also drops
+#: psy-rd, and with it the chroma QP offset of -2 that psy-rd brings (1-1.6 dB
+#: of Cb/Cr PSNR, 2 dB on HD texture): the offset is set here, so colour keeps
+#: its old fidelity (within 0.07 dB), 1-16% larger in all
+#: (docs/benchmarks.md, "H.264 output").
 #: No B-frames: decode order is presentation order, so parts join by a packet
 #: copy with pts = dts = frame number ("bf" is the AVCodecContext option
 #: libx264 reads; "bframes" is not one of its options and is silently ignored).
-X264_OPTIONS = {"preset": "fast", "bf": "0", "x264-params": "trellis=0:subme=4"}
+X264_OPTIONS = {"preset": "fast", "bf": "0", "x264-params": "trellis=0:subme=4:chroma-qp-offset=-2"}
 #: Container of the parts: FFmpeg's own, exact for any time base and codec.
 PART_FORMAT = "nut"
 #: Highest frame rate each output container stores exactly, in frames per second.
