@@ -357,10 +357,12 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     length, dtype, columns = last - first, increments.dtype, increments.shape[1:]
     if is_numpy(xp) and len(kernel) <= DIRECT_MAX_TAPS and dtype in (np.float32, np.float64):
         width = math.prod(columns)
-        padded = xp.empty((length, width), dtype=dtype)
-        _copy_samples([xp.reshape(piece, (piece.shape[0], width)) for piece in pieces], first, last, padded)
+        # the pieces copied in their own shape (a strip of a Riesz level's rows,
+        # (n, 2, r, c), has no (n, 2 r c) view), then seen as one matrix
+        padded = xp.empty((length,) + columns, dtype=dtype)
+        _copy_samples(pieces, first, last, padded)
         target = _as_matrix(out, width) if out is not None and out.dtype == dtype else None
-        result = _banded_correlation(padded, kernel, stop - start, out=target)
+        result = _banded_correlation(xp.reshape(padded, (length, width)), kernel, stop - start, out=target)
         if out is None:
             return xp.reshape(result, (stop - start,) + columns)
         if target is None:  # a layout the products cannot write: one more pass
