@@ -148,7 +148,7 @@ DASKMAG_RULES = {
     ("temporal", "filter_increments"): TEMPORAL,
     ("temporal", "extend_by_prediction"): PREDICTION,
     ("temporal", "_forecast"): PREDICTION,
-    ("temporal", "_burg"): PREDICTION,
+    ("temporal", "_burg_from_correlations"): PREDICTION,
     ("temporal", "increment_kernel"): TEMPORAL,
     ("pyramid", "analyse"): GATHER,
     ("pyramid", "synthesise_into"): GATHER,

@@ -164,38 +164,40 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
 
     Parameters
     ----------
-    increments : float array (T - 1, h, w)
-        One band's phase increments (:func:`band_increments`).
+    increments : float array (T - 1, ..., h, w)
+        One band's phase increments (:func:`band_increments`); axes between
+        time and the rows (the Riesz pyramid's two series) are carried along.
     temporal : TemporalFilter
         The band-pass (:func:`daskmag.kernels.temporal.make_filter`).
     start, stop, pad_before, pad_after
         As :meth:`daskmag.kernels.temporal.TemporalFilter.phase`.
     reference : TemporalFilter, optional
         The high-pass ``phase - reference`` (:func:`daskmag.kernels.temporal.reference_highpass`).
-    out : array (stop - start, h, w), optional
+    out : array (stop - start, ..., h, w), optional
         Where to write the result.  It may share memory with ``increments``
         as ``increments_buffer[:stop - start]`` does: each strip of rows is
         filtered whole before it is written, and only over its own rows.
 
     Returns
     -------
-    array (stop - start, h, w), of the increments' dtype
+    array (stop - start, ..., h, w), of the increments' dtype
     """
     xp = namespace(increments)
-    n_frames, rows, cols = increments.shape
+    n_frames, rows = increments.shape[0], increments.shape[-2]
     if out is None:
-        out = xp.empty((stop - start, rows, cols), dtype=increments.dtype)
+        out = xp.empty((stop - start,) + tuple(increments.shape[1:]), dtype=increments.dtype)
     # the filter works on the series with its clip-end pads: a strip's samples include them
-    strip = max(1, STRIP_BYTES // max(1, (n_frames + pad_before + pad_after) * cols * 4))
+    row_bytes = (n_frames + pad_before + pad_after) * math.prod(increments.shape[1:-2]) * increments.shape[-1] * 4
+    strip = max(1, STRIP_BYTES // max(1, row_bytes))
     for r0 in range(0, rows, strip):
         r1 = min(r0 + strip, rows)
-        part = xp.astype(increments[:, r0:r1, ...], xp.float32, copy=False)
+        part = xp.astype(increments[..., r0:r1, :], xp.float32, copy=False)
         if reference is None:  # alpha in the filter, the result straight into its rows
-            temporal.phase(part, start, stop, pad_before, pad_after, scale=alpha, out=out[:, r0:r1, ...])
+            temporal.phase(part, start, stop, pad_before, pad_after, scale=alpha, out=out[..., r0:r1, :])
             continue
         filtered = temporal.phase(part, start, stop, pad_before, pad_after, scale=1.0 + alpha)
         filtered -= reference.phase(part, start, stop, pad_before, pad_after)
-        out[:, r0:r1, ...] = assignable(filtered, out)
+        out[..., r0:r1, :] = assignable(filtered, out)
     return out
 
 

@@ -107,8 +107,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import assignable, fft_module, into, namespace, ndimage_module, scratch_arrays
+from .backend import fft_module, into, namespace, ndimage_module, scratch_arrays
 from .colourspace import add_luma, luma
+from .phase import phase_shift as _shift_rows  # the octave pyramid's strips; the two series carried along
 from .temporal import FIRFilter, TemporalFilter
 
 #: Finest octaves of the octave pyramid without a level of their own (see the module docstring).
@@ -121,8 +122,6 @@ TOP_EDGE = 0.125
 SIGMA = 0.75
 #: Levels where the smoothing is under this many of their samples are not smoothed.
 MIN_SMOOTHING = 0.25
-#: Bytes of one working strip of a level's phase series (all frames of the block).
-STRIP_BYTES = 16 * 2**20
 #: Bytes of the per-batch temporaries of spatial analysis and synthesis.
 BATCH_BYTES = 64 * 2**20
 #: Keep the core frames' Riesz triples between passes (and the increments in
@@ -560,21 +559,7 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
     -------
     array (stop - start, 2, h, w), of the increments' dtype
     """
-    xp = namespace(increments)
-    n_frames, _, rows, cols = increments.shape
-    if out is None:
-        out = xp.empty((stop - start, 2, rows, cols), dtype=increments.dtype)
-    strip = max(1, STRIP_BYTES // max(1, (n_frames + pad_before + pad_after) * 2 * cols * 4))
-    for r0 in range(0, rows, strip):
-        r1 = min(r0 + strip, rows)
-        part = xp.astype(increments[:, :, r0:r1, ...], xp.float32, copy=False)
-        if reference is None:  # alpha in the filter
-            temporal.phase(part, start, stop, pad_before, pad_after, scale=alpha, out=out[:, :, r0:r1, ...])
-            continue
-        filtered = temporal.phase(part, start, stop, pad_before, pad_after, scale=1.0 + alpha)
-        filtered -= reference.phase(part, start, stop, pad_before, pad_after)
-        out[:, :, r0:r1, ...] = assignable(filtered, out)
-    return out
+    return _shift_rows(increments, temporal, alpha, start, stop, pad_before, pad_after, reference, out)
 
 
 def smooth_shift(shift, amplitude, sigma):

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .backend import assignable, column_dot, fft_module, into, is_numpy, namespace
+from .backend import assignable, column_dot, fft_module, is_numpy, namespace
 
 #: Stop-band attenuation of the default FIR design, in dB.  -60 dB keeps
 #: out-of-band motion within 3% of unchanged even at alpha = 30.
@@ -127,58 +127,17 @@ PREDICTION_ORDER = 8
 PREDICTION_WINDOW = 64
 
 
-def _burg(centred, order: int):
-    """AR polynomial ``a`` (order, ...) by Burg's method, one model per column.
-
-    Prediction is ``x[t] ~ -sum_k a[k-1] x[t-k]``.  Burg's reflection
-    coefficients never exceed 1 in size, so the model is stable, and it fits
-    sinusoids well from short records (unlike Yule-Walker's biased estimate).
-    """
-    xp = namespace(centred)
-    columns = xp.reshape(centred, (centred.shape[0], -1))
-    a = _burg_errors(xp.asarray(columns[1:, ...], copy=True), xp.asarray(columns[:-1, ...], copy=True), order)
-    return xp.reshape(a, (order,) + centred.shape[1:])
-
-
-def _burg_errors(forward, backward, order: int):
-    """:func:`_burg` from the first forward and backward errors (n - 1, C),
-    ``x[1:]`` and ``x[:-1]``; both are overwritten.  Returns ``a`` (order, C).
-
-    The denominator ``sum f**2 + sum b**2`` is summed afresh at every order:
-    the cheaper recursion for it (Andersen's) cancels catastrophically in
-    float32 once a steady vibration is fitted, and ``|k|`` may then exceed 1.
-    """
-    xp = namespace(forward)
-    a = xp.zeros((order, forward.shape[1]), dtype=forward.dtype)
-    tiny = xp.finfo(forward.dtype).smallest_normal
-    # one scratch pair for the update's products, instead of new arrays per order
-    scratch = xp.empty((2, forward.shape[0] - 1, forward.shape[1]), dtype=forward.dtype)
-    for m in range(order):
-        numerator = -2.0 * column_dot(forward, backward)
-        denominator = column_dot(forward, forward) + column_dot(backward, backward)
-        k = numerator / (denominator + tiny)
-        if m:
-            a[:m, ...] += k * a[m - 1 :: -1, ...]
-        a[m, ...] = k
-        if m == order - 1:
-            break
-        # the errors' update in place (same values, no new arrays)
-        n = forward.shape[0] - 1
-        kept_forward, scaled_backward = scratch[0, :n, ...], scratch[1, :n, ...]
-        into(kept_forward, "multiply", k, forward[:-1, ...])
-        into(scaled_backward, "multiply", k, backward[1:, ...])
-        forward[1:, ...] += scaled_backward
-        backward[:-1, ...] += kept_forward
-        forward, backward = forward[1:, ...], backward[:-1, ...]
-    return a
-
-
 def _burg_from_correlations(centred, order: int):
-    """:func:`_burg`'s AR polynomial (order, C), float32, of (n, C) ``centred``
-    columns, by Vos's recursion: the same reflection coefficients computed
-    from the columns' autocorrelations (``order + 1`` passes over the samples)
-    and a few edge samples per order, instead of updating the (n, C) error
-    arrays at every order (about seven passes each).
+    """AR polynomial ``a`` (order, C), float32, by Burg's method, one model per
+    column of (n, C) ``centred`` samples; prediction is
+    ``x[t] ~ -sum_k a[k-1] x[t-k]``.  Burg's reflection coefficients never
+    exceed 1 in size, so the model is stable, and it fits sinusoids well from
+    short records (unlike Yule-Walker's biased estimate).
+
+    Vos's recursion computes them from the columns' autocorrelations
+    (``order + 1`` passes over the samples) and a few edge samples per order,
+    instead of updating the (n, C) forward and backward errors at every order
+    (about seven passes each; the tests keep that direct form as the reference).
 
     Float64 throughout, since the coefficients come from differences of
     sums; a reflection coefficient is kept within [-1, 1] (Burg's own bound,
@@ -363,11 +322,10 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
         _copy_samples(pieces, first, last, padded)
         target = _as_matrix(out, width) if out is not None and out.dtype == dtype else None
         result = _banded_correlation(xp.reshape(padded, (length, width)), kernel, stop - start, out=target)
-        if out is None:
-            return xp.reshape(result, (stop - start,) + columns)
-        if target is None:  # a layout the products cannot write: one more pass
-            out[...] = xp.reshape(result, (stop - start,) + columns)
-        return out
+        if target is not None:
+            return out
+        # no out, or a layout the products cannot write (then one more pass)
+        return _delivered(xp.reshape(result, (stop - start,) + columns), out)
     nfft = fft.next_fast_len(length, real=True)
     # correlation = convolution with the reversed kernel; 'valid' part only
     reversed_kernel = np.zeros(nfft)
@@ -384,7 +342,11 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     spectrum *= xp.reshape(kernel_f, (-1,) + (1,) * len(columns))
     result = fft.irfft(spectrum, n=nfft, axis=0, overwrite_x=True)
     offset = len(kernel) - 1
-    result = result[offset : offset + (stop - start), ...]
+    return _delivered(result[offset : offset + (stop - start), ...], out)
+
+
+def _delivered(result, out):
+    """``result``, or ``out`` with ``result`` written into it."""
     if out is None:
         return result
     out[...] = assignable(result, out)
@@ -532,10 +494,7 @@ class TemporalFilter:
         result = self._phase(increments, start + pad_before, stop + pad_before)
         if scale != 1.0:
             result *= scale
-        if out is None:
-            return result
-        out[...] = assignable(result, out)
-        return out
+        return _delivered(result, out)
 
     def _fit_window(self) -> int:
         """Samples the clip-end prediction is fitted to."""
