@@ -247,7 +247,12 @@ def test_kernel_tasks_run_on_gpu_workers_through_the_writer(tmp_path, clip_file,
     assert "cpu" in others  # reading and encoding are not tied to the GPU worker
     write_video(plain, tmp_path / "cpu.mkv", FPS, client=client)
     a, b = decoded(tmp_path / "gpu.mkv"), decoded(tmp_path / "cpu.mkv")
-    assert np.array_equal(a, b) and a.shape[0] == video.info.n_frames
+    # the labelled graph runs the fused kernel, the plain one the staged graph: the same
+    # method with other block shapes, so BLAS may round a few values to the other grey
+    # level (8 of 5.9 million on an AVX2 machine); a swapped or repeated frame moves thousands
+    assert a.shape == b.shape and a.shape[0] == video.info.n_frames
+    difference = np.abs(a.astype(np.int16) - b)
+    assert difference.max() <= 1 and np.count_nonzero(difference) <= 1e-4 * a.size
 
 
 def test_colour_kernel_tasks_run_on_gpu_workers_and_the_band_pass_anywhere(tmp_path, labelled_cluster):
