@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 
+from .angle import product_angle
 from .backend import assignable, dtype_named, into, is_numpy, namespace, ndimage_module, scratch_arrays
 from .colourspace import add_luma, luma
 from .pyramid import PyramidSpec, analyse, centred_spectrum, pyramid_filters, real_image, synthesise_into
@@ -53,30 +54,18 @@ def phase_increments(coefficients, out=None):
 
     Notes
     -----
-    One complex product in place, then ``arctan2`` of its parts: the same
-    values as ``np.angle`` of the product, without its temporaries and casts.
-    NumPy's vectorised (SIMD) ``arctan2`` runs only on contiguous operands,
-    and the parts of a complex array are strided views: copying them into
-    contiguous planes first makes the whole step about a third faster.
+    :func:`daskmag.kernels.angle.product_angle`: for NumPy complex64, the
+    product and its arctangent block by block in cache, with a polynomial
+    ``atan2`` that NumPy vectorises (about 3x faster than ``np.angle`` of the
+    product on an AVX2 machine, within 4e-7 rad).
     """
     xp = namespace(coefficients)
-    product = xp.conj(coefficients[:-1, ...])
-    product *= coefficients[1:, ...]
     if out is None:
-        out = xp.empty(product.shape, dtype=xp.float32)
-    if not is_numpy(xp) or product.dtype != xp.complex64:
-        # CuPy's kernels are as fast on the strided parts; complex128 keeps its precision
-        return into(out, "atan2", xp.imag(product), xp.real(product))
-    direct = out.dtype == xp.float32 and out.flags.c_contiguous
-    real = out if direct else xp.empty(product.shape, dtype=xp.float32)
-    imag = xp.empty(product.shape, dtype=xp.float32)
-    xp.copyto(real, product.real)
-    xp.copyto(imag, product.imag)
-    if direct:
-        return xp.arctan2(imag, real, out=out)
-    xp.arctan2(imag, real, out=real)
-    out[...] = real
-    return out
+        out = xp.empty((coefficients.shape[0] - 1,) + tuple(coefficients.shape[1:]), dtype=xp.float32)
+    if is_numpy(xp) and not (out.dtype == xp.float32 and out.flags.c_contiguous):
+        out[...] = product_angle(coefficients[1:, ...], coefficients[:-1, ...])  # float16 storage
+        return out
+    return product_angle(coefficients[1:, ...], coefficients[:-1, ...], out=out)
 
 
 def _batch_frames(height: int, width: int) -> int:

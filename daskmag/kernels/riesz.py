@@ -107,6 +107,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .angle import atan2
 from .backend import fft_module, into, namespace, ndimage_module, scratch_arrays
 from .colourspace import add_luma, luma
 from .phase import phase_shift as _shift_rows  # the octave pyramid's strips; the two series carried along
@@ -490,7 +491,7 @@ def quaternion_increments(current, previous, out):
     qy = b0 * y1
     qy -= b1 * y0
     norm = xp.hypot(qx, qy)
-    phase = xp.atan2(norm, real)
+    phase = atan2(norm, real)  # the polynomial one for NumPy float32 (daskmag.kernels.angle)
     norm += xp.finfo(xp.float32).smallest_normal  # p_ij = 0: no change, and 0 / tiny = 0
     phase /= norm
     into(out[:, 0, ...], "multiply", qx, phase)
