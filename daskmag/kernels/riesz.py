@@ -490,7 +490,13 @@ def quaternion_increments(current, previous, out):
     qx -= b1 * x0
     qy = b0 * y1
     qy -= b1 * y0
-    norm = xp.hypot(qx, qy)
+    # the root of the sum of squares, not hypot: NumPy's float32 hypot is a C
+    # library call per element (6.7 ns here; these three passes 1.7 ns).  Products
+    # of coefficients of grey levels stay far inside float32's range squared
+    # (an underflow would need |p_ij| below 1e-19)
+    norm = qx * qx
+    norm += qy * qy
+    into(norm, "sqrt", norm)
     phase = atan2(norm, real)  # the polynomial one for NumPy float32 (daskmag.kernels.angle)
     norm += xp.finfo(xp.float32).smallest_normal  # p_ij = 0: no change, and 0 / tiny = 0
     phase /= norm
