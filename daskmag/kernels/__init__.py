@@ -4,6 +4,7 @@
 module                        job
 ============================  ===============================================
 :mod:`.backend`               array namespaces, the spots the standard lacks
+:mod:`.angle`                 atan2 and the phase step, vectorised for NumPy
 :mod:`.colourspace`           RGB <-> YIQ (NTSC), as MIT's rgb2ntsc
 :mod:`.pyramid`               complex steerable pyramid (frequency domain)
 :mod:`.temporal`              temporal band-pass filters of a signal's increments
