@@ -50,7 +50,8 @@ def phase_increments(coefficients, out=None):
     Returns
     -------
     float32 array (T - 1, ...)
-        ``angle(c[t + 1] * conj(c[t]))``, in (-pi, pi].
+        ``angle(c[t + 1] * conj(c[t]))``, in [-pi, pi] (-pi only for a
+        product on the negative real axis with a zero of negative sign).
 
     Notes
     -----

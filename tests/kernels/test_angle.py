@@ -57,14 +57,27 @@ def test_atan2_writes_into_out_and_falls_back_for_other_arrays():
     assert np.array_equal(strided, np.arctan2(y[:, ::2], x[:, ::2]))
 
 
+def test_atan2_into_one_of_its_inputs():
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal(BLOCK + 5).astype(np.float32)
+    x = rng.standard_normal(BLOCK + 5).astype(np.float32)
+    expected = exact(y, x)
+    into_y, into_x = y.copy(), x.copy()
+    assert np.abs(atan2(into_y, x, out=into_y) - expected).max() < 5e-7
+    assert np.abs(atan2(y, into_x, out=into_x) - expected).max() < 5e-7
+
+
 def test_product_angle_is_the_phase_step_of_complex64_coefficients():
     rng = np.random.default_rng(2)
-    shape = (5, 61, 97)  # not a whole number of blocks
+    shape = (5, 211, 197)  # 207,835 elements: a whole block and a ragged one
+    assert BLOCK < np.prod(shape) < 2 * BLOCK
     amplitude = rng.uniform(0.0, 3.0, (6,) + shape[1:])
     phase = rng.uniform(-np.pi, np.pi, (6,) + shape[1:])
     coefficients = (amplitude * np.exp(1j * phase)).astype(np.complex64)
     coefficients[:, 0, :5] = 0  # a zero coefficient: no phase step, not NaN
-    got = product_angle(coefficients[1:], coefficients[:-1])
+    out = np.full(shape, np.nan, np.float32)
+    got = product_angle(coefficients[1:], coefficients[:-1], out=out)
+    assert got is out
     product = coefficients[1:].astype(np.complex128) * np.conj(coefficients[:-1].astype(np.complex128))
     expected = np.angle(product)
     # near +-pi a float32 product may land on either side of the cut

@@ -280,3 +280,29 @@ def test_cupy_agrees_with_numpy(texture_clip, temporal):
     gpu = run(magnify_block_riesz, cupy.asarray(texture_clip), temporal)
     assert isinstance(gpu, cupy.ndarray)
     assert np.abs(gpu.get().astype(int) - cpu).max() <= 1
+
+
+def test_quaternion_increments_match_float64_also_where_squares_underflow():
+    """The phase difference along its orientation, as float64 computes it, for ordinary
+    coefficients and for ones whose p_ij squared underflows float32 (a zero norm there
+    once turned a phase of pi into pi / tiny times p_ij)."""
+    from daskmag.kernels.riesz import quaternion_increments
+
+    rng = np.random.default_rng(5)
+    current = rng.standard_normal((3, 2, 8, 8)).astype(np.float32)
+    previous = rng.standard_normal((3, 2, 8, 8)).astype(np.float32)
+    current[:, 0, 0, 0] = (-1.0, 1e-23, -3e-24)  # b opposite, a tiny Riesz part: phase ~pi
+    previous[:, 0, 0, 0] = (1.0, 0.0, 0.0)
+    current[:, 0, 0, 1] = previous[:, 0, 0, 1] = 0.0  # no signal: no change
+    out = np.empty((2, 2, 8, 8), np.float32)
+    quaternion_increments(current, previous, out)
+
+    c, p = current.astype(np.float64), previous.astype(np.float64)
+    real = c[0] * p[0] + c[1] * p[1] + c[2] * p[2]
+    qx, qy = p[0] * c[1] - c[0] * p[1], p[0] * c[2] - c[0] * p[2]
+    norm = np.hypot(qx, qy)
+    phase = np.arctan2(norm, real) / np.where(norm > 0, norm, 1.0)
+    expected = np.stack([qx * phase, qy * phase], axis=1)
+    assert np.abs(out - expected).max() < 1e-5
+    assert abs(np.hypot(*out[0, :, 0, 0]) - np.pi) < 1e-5
+    assert np.array_equal(out[0, :, 0, 1], [0.0, 0.0])
