@@ -139,12 +139,14 @@ def main(argv=None) -> int:
     medians = {name: {key: statistics.median(r[key] for r in results) for key in results[0]}
                for name, results in runs.items()}
     reference = medians.get("peer")
-    header = ["contender", "wall s", "CPU s (user + sys)", "peak RSS MiB (largest process)"]
+    # system time apart: on a virtual machine whose host takes freed memory back,
+    # first touches of fresh pages cost seconds per GiB (docs/benchmarks.md, sixth round)
+    header = ["contender", "wall s", "CPU s (user + sys)", "of which sys", "peak RSS MiB (largest process)"]
     if reference:
         header += ["speed vs peer (peer wall / wall)", "CPU vs peer"]
     rows = []
     for name, m in medians.items():
-        row = [name, f"{m['wall_s']:.2f}", f"{m['cpu_s']:.2f}", f"{m['max_rss_mib']:.0f}"]
+        row = [name, f"{m['wall_s']:.2f}", f"{m['cpu_s']:.2f}", f"{m['sys_s']:.2f}", f"{m['max_rss_mib']:.0f}"]
         if reference:
             row += [f"{reference['wall_s'] / m['wall_s']:.2f}x", f"{m['cpu_s'] / reference['cpu_s']:.2f}x"]
         rows.append(row)
