@@ -4,13 +4,14 @@ Every phase method spends a large share of its time on ``atan2``: one per
 coefficient and frame (:func:`daskmag.kernels.phase.phase_increments`,
 :func:`daskmag.kernels.riesz.quaternion_increments`).  NumPy vectorises its
 float32 ``arctan2`` only on AVX-512 machines; elsewhere each element is a
-call of the C library's ``atan2f``, about 30 ns here (AMD EPYC, AVX2).  The
-NumPy path of :func:`atan2` evaluates the arctangent as a polynomial instead,
-with ufuncs that NumPy does vectorise, on blocks of :data:`BLOCK` elements
-(scratch reused between calls, not whole-array temporaries): about 9-11 ns
-per element, within 4e-7 rad of the exact value (NumPy's own float32
-``arctan2`` is within 2.5e-7).  CuPy (and any other
-array library) keeps its own ``atan2``.
+call of the C library's ``atan2f``: here (AMD EPYC, AVX2) 24-30 ns on
+random angles, 13-15 ns on the small angles of most phase steps.  The NumPy
+path of :func:`atan2` evaluates the arctangent as a polynomial instead, with
+ufuncs that NumPy does vectorise, on blocks of :data:`BLOCK` elements
+(scratch reused between calls, not whole-array temporaries): 6-10 ns per
+element on one thread, about 11 with two, within 4e-7 rad of the exact
+value (NumPy's own float32 ``arctan2`` is within 2.5e-7).  CuPy (and any
+other array library) keeps its own ``atan2``.
 
 Method: the usual octant reduction (Abramowitz & Stegun 4.4.5-4.4.8)
 ``atan2(y, x)`` from ``atan(t)``, ``t = min(|x|, |y|) / max(|x|, |y|)`` in
