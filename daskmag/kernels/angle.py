@@ -50,7 +50,11 @@ _scratch = threading.local()
 
 
 def _buffers(count: int, dtype) -> list:
-    """This thread's ``count`` block-sized scratch arrays of ``dtype`` (reused between calls)."""
+    """This thread's ``count`` block-sized scratch arrays of ``dtype`` (reused between calls).
+
+    Not :func:`daskmag.kernels.backend.scratch_arrays`: its arrays last only
+    until the thread's next call, and the kernels calling this hold theirs.
+    """
     key = (count, np.dtype(dtype).str)
     held = getattr(_scratch, "held", None)
     if held is None:
@@ -141,21 +145,27 @@ def product_angle(current, previous, out=None):
     Parameters
     ----------
     current, previous : complex arrays of one shape
-    out : float32 array of that shape, optional
+    out : float array of that shape, optional
+        Where to write the result (any float dtype and layout, e.g. float16
+        storage; allocated as float32 if not given).
 
     Returns
     -------
-    float32 array
-        Radians in ``[-pi, pi]``.  For contiguous complex64 NumPy arrays, the
-        product, its parts and their :func:`atan2` are taken block by block
-        in cache; otherwise with the library's own ufuncs.
+    float array
+        ``out``: radians in ``[-pi, pi]``.  For contiguous complex64 NumPy
+        arrays, the product, its parts and their :func:`atan2` are taken
+        block by block in cache (into a float32 copy where ``out`` is not a
+        contiguous float32 array of its own); otherwise with the library's
+        own ufuncs.
     """
     xp = namespace(current)
     if out is None:
         out = xp.empty(current.shape, dtype=xp.float32)
-    native = (is_numpy(xp) and _plain(np.complex64, current, previous) and _plain(np.float32, out)
-              and current.shape == previous.shape == out.shape
-              and not (np.may_share_memory(out, current) or np.may_share_memory(out, previous)))
+    native = (is_numpy(xp) and _plain(np.complex64, current, previous) and current.shape == previous.shape)
+    if native and not (_plain(np.float32, out) and out.shape == current.shape
+                       and not (np.may_share_memory(out, current) or np.may_share_memory(out, previous))):
+        out[...] = product_angle(current, previous)
+        return out
     if not native:
         product = xp.conj(previous)
         product *= current

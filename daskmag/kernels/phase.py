@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 
 from .angle import product_angle
-from .backend import assignable, dtype_named, into, is_numpy, namespace, ndimage_module, scratch_arrays
+from .backend import assignable, dtype_named, is_numpy, namespace, ndimage_module, scratch_arrays
 from .colourspace import add_luma, luma
 from .pyramid import PyramidSpec, analyse, centred_spectrum, pyramid_filters, real_image, synthesise_into
 from .temporal import FIRFilter, TemporalFilter, _copy_samples
@@ -60,12 +60,6 @@ def phase_increments(coefficients, out=None):
     ``atan2`` that NumPy vectorises (about 3x faster than ``np.angle`` of the
     product on an AVX2 machine, within 4e-7 rad).
     """
-    xp = namespace(coefficients)
-    if out is None:
-        out = xp.empty((coefficients.shape[0] - 1,) + tuple(coefficients.shape[1:]), dtype=xp.float32)
-    if is_numpy(xp) and not (out.dtype == xp.float32 and out.flags.c_contiguous):
-        out[...] = product_angle(coefficients[1:, ...], coefficients[:-1, ...])  # float16 storage
-        return out
     return product_angle(coefficients[1:, ...], coefficients[:-1, ...], out=out)
 
 
