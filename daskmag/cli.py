@@ -292,6 +292,13 @@ def main(argv=None) -> int:
         return EXIT_INTERRUPTED
 
 
+def console() -> int:
+    """The ``daskmag`` command: :func:`main`, then a quick exit (:func:`daskmag._process.exit_now`)."""
+    from ._process import exit_now
+
+    return exit_now(main())
+
+
 def _magnify(args) -> int:
     from .run import run_job
 
@@ -451,4 +458,4 @@ def _demo(args) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(console())

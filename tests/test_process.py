@@ -167,3 +167,40 @@ print(json.dumps({{"code": code, "loaded": sorted(m for m in sys.modules
     result = _python(code)
     assert result == {"code": 0, "loaded": []}
     assert (tmp_path / "out.mkv").exists()
+
+
+#: A command's end through exit_now: an atexit hook, block-buffered stdout,
+#: and (with THREAD) a non-daemon thread that is still running.
+EXIT_NOW = r"""
+import atexit, sys, threading, time
+from daskmag import _process
+atexit.register(lambda: print("hook ran"))
+print("buffered line")  # stdout is a pipe: block-buffered until flushed
+if THREAD:
+    threading.Thread(target=lambda: (time.sleep(0.3), print("thread finished"))).start()
+code = _process.exit_now(3)
+print("returned", code)
+sys.exit(code)
+"""
+
+
+def _exit_now(thread: bool, **env):
+    environ = {k: v for k, v in os.environ.items() if k not in ("DASKMAG_TUNE_PROCESS", "PYTHONUNBUFFERED")}
+    environ.update(env)
+    result = subprocess.run([sys.executable, "-c", EXIT_NOW.replace("THREAD", str(thread))], capture_output=True,
+                            text=True, env=environ, timeout=60)
+    return result.returncode, result.stdout.splitlines()
+
+
+def test_exit_now_skips_teardown_but_runs_the_hooks_and_flushes_the_output():
+    code, lines = _exit_now(thread=False)
+    assert code == 3
+    assert lines == ["buffered line", "hook ran"]  # nothing after exit_now ran: it did not return
+
+
+def test_exit_now_leaves_it_to_python_where_a_thread_still_runs_or_tuning_is_off():
+    code, lines = _exit_now(thread=True)
+    assert code == 3 and lines[:2] == ["buffered line", "returned 3"]
+    assert sorted(lines[2:]) == ["hook ran", "thread finished"]
+    code, lines = _exit_now(thread=False, DASKMAG_TUNE_PROCESS="0")
+    assert (code, lines) == (3, ["buffered line", "returned 3", "hook ran"])
