@@ -210,14 +210,22 @@ def _forecast(series, steps: int, order: int, window: int):
         return xp.reshape(_forecast_columns(columns, steps, order, window), (steps,) + series.shape[1:])
     # blocks of equal width: no sliver of a column or two (einsum sums a lone column in another order)
     block = -(-width // -(-width // FORECAST_COLUMNS))
-    out = xp.empty((steps, width), dtype=series.dtype)
+    out = xp.empty((steps, width), dtype=_working_dtype(xp, series.dtype))
     for j in range(0, width, block):
         out[:, j : j + block] = _forecast_columns(columns[:, j : j + block], steps, order, window)
     return out.reshape((steps,) + series.shape[1:])
 
 
+def _working_dtype(xp, dtype):
+    """The dtype the temporal filter computes in for samples of ``dtype``:
+    float32 for float16 storage (exact: every float16 is a float32), else ``dtype``
+    (the array API standard has no float16: then always ``dtype``)."""
+    half = getattr(xp, "float16", None)
+    return xp.float32 if half is not None and dtype == half else dtype
+
+
 def _forecast_columns(columns, steps: int, order: int, window: int):
-    """:func:`_forecast` of (n, C) ``columns``: (steps, C) in their dtype."""
+    """:func:`_forecast` of (n, C) ``columns``: (steps, C) in their working dtype (:func:`_working_dtype`)."""
     xp = namespace(columns)
     window = xp.astype(columns[-window:, ...], xp.float32, copy=False)
     mean = xp.mean(window, axis=0)
@@ -231,7 +239,7 @@ def _forecast_columns(columns, steps: int, order: int, window: int):
         history[step + order, ...] = -column_dot(a, newest_first)
     out = history[order:, ...]
     out += mean
-    return xp.astype(out, columns.dtype, copy=False)
+    return xp.astype(out, _working_dtype(xp, columns.dtype), copy=False)
 
 
 def extend_by_prediction(increments, before: int, after: int, window: int,
@@ -245,6 +253,7 @@ def extend_by_prediction(increments, before: int, after: int, window: int,
     and noise fades to its mean, so the temporal filter sees a plausible
     signal beyond a clip's ends and the first and last frames are magnified
     like the others.  Series too short to fit fall back to mirroring.
+    float16 increments are continued in float32 (the result is float32).
     """
     xp = namespace(increments)
     parts = _predictions(increments, before, after, window, order)
@@ -252,7 +261,8 @@ def extend_by_prediction(increments, before: int, after: int, window: int,
         n = increments.shape[0]
         index = np.arange(-before, n + after) % (2 * n)
         index = np.where(index >= n, 2 * n - 1 - index, index)
-        return xp.take(increments, xp.asarray(index), axis=0)
+        return xp.astype(xp.take(increments, xp.asarray(index), axis=0), _working_dtype(xp, increments.dtype),
+                         copy=False)
     return xp.concat([parts[0], increments, parts[1]], axis=0)
 
 
@@ -275,6 +285,8 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     ----------
     increments : float array (T - 1, ...)
         ``d[i] = x[i + 1] - x[i]`` along axis 0, for samples ``0 .. T-1``.
+        float16 storage is read as it is copied into the float32 buffer
+        of the products (no converted copy of the series first).
     kernel : ndarray
         From :func:`increment_kernel`; its length is ``2 * H``.
     start, stop : int
@@ -293,6 +305,7 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     Returns
     -------
     float array (stop - start, ...)
+        float32 for float16 or float32 increments, float64 for float64;
         ``out`` if given.
     """
     xp, fft = namespace(increments), fft_module(increments)
@@ -313,7 +326,7 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
     last = stop + pad_before + half - 1
     if first < 0 or last > sum(piece.shape[0] for piece in pieces):
         raise ValueError("filter_increments needs len(kernel)//2 samples around [start, stop)")
-    length, dtype, columns = last - first, increments.dtype, increments.shape[1:]
+    length, dtype, columns = last - first, _working_dtype(xp, increments.dtype), increments.shape[1:]
     if is_numpy(xp) and len(kernel) <= DIRECT_MAX_TAPS and dtype in (np.float32, np.float64):
         width = math.prod(columns)
         # the pieces copied in their own shape (a strip of a Riesz level's rows,

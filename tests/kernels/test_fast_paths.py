@@ -200,8 +200,9 @@ def test_clip_end_fit_in_column_blocks_equals_the_fit_in_one(monkeypatch, column
     whole_half = extend_by_prediction(half, 13, 17, window=64)
     monkeypatch.setattr(temporal, "FORECAST_COLUMNS", columns)
     blocked_half = extend_by_prediction(half, 13, 17, window=64)
-    assert blocked_half.dtype == np.float16
+    assert blocked_half.dtype == np.float32  # continued in the filter's working precision
     np.testing.assert_array_equal(blocked_half, whole_half)
+    np.testing.assert_array_equal(blocked_half, extend_by_prediction(half.astype(np.float32), 13, 17, window=64))
 
 
 @pytest.mark.parametrize("kind", ["fir", "ideal", "butter"])

@@ -118,6 +118,33 @@ def test_matrix_products_and_ffts_give_the_same_filter(monkeypatch, dtype, taps,
     assert np.abs(direct - through_ffts).max() <= (1e-5 if dtype == np.float32 else 1e-12) * scale
 
 
+@pytest.mark.parametrize("products", [True, False])
+@pytest.mark.parametrize("taps, pads", [(111, (55, 55)), (31, (0, 15)), (301, (150, 150))])
+def test_float16_increments_filter_as_their_float32_copy_does(monkeypatch, products, taps, pads):
+    """Stage 2 hands float16 storage to the FIR as it is: the products (or FFTs,
+    past DIRECT_MAX_TAPS) and the clip-end fits read it in float32, bit for bit
+    as a float32 copy would be filtered."""
+    import daskmag.kernels.temporal as temporal
+
+    if not products:
+        monkeypatch.setattr(temporal, "DIRECT_MAX_TAPS", 0)
+    rng = np.random.default_rng(taps)
+    n, half = 400, taps // 2
+    kernel = increment_kernel(design_bandpass(5, 9, 60, taps))
+    t = np.arange(n - 1)[:, None, None]
+    increments = (0.1 * np.sin(0.5 * t + rng.uniform(0, 6, (1, 5, 7)))
+                  + 0.01 * rng.standard_normal((n - 1, 5, 7))).astype(np.float16)
+    start, stop = half - pads[0], n - half + pads[1]
+    ours = filter_increments(increments, kernel, start, stop, *pads)
+    copy = filter_increments(increments.astype(np.float32), kernel, start, stop, *pads)
+    assert ours.dtype == np.float32
+    np.testing.assert_array_equal(ours, copy)
+    strip = np.full((stop - start, 9, 7), np.nan, dtype=np.float32)  # into a strip of a larger array's rows
+    filter_increments(increments, kernel, start, stop, *pads, out=strip[:, 2:7])
+    np.testing.assert_array_equal(strip[:, 2:7], copy)
+    assert np.isnan(strip[:, :2]).all() and np.isnan(strip[:, 7:]).all()
+
+
 def test_a_constant_offset_or_linear_drift_is_removed():
     taps = design_bandpass(3, 7, 60)
     ramp = 5.0 + 0.7 * np.arange(200.0)  # many radians of drift
