@@ -27,7 +27,7 @@ from .angle import product_angle
 from .backend import assignable, dtype_named, is_numpy, namespace, ndimage_module, scratch_arrays
 from .colourspace import add_luma, luma
 from .pyramid import PyramidSpec, analyse, centred_spectrum, pyramid_filters, real_image, synthesise_into
-from .temporal import FIRFilter, TemporalFilter, _copy_samples
+from .temporal import FIRFilter, TemporalFilter, sample_range
 
 #: Bytes of one working strip of a band's phase (over all frames of the
 #: block); bounds the temporaries of the temporal filter.
@@ -148,9 +148,11 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
 
     Parameters
     ----------
-    increments : float array (T - 1, ..., h, w)
+    increments : float array (T - 1, ..., h, w), or a list of them
         One band's phase increments (:func:`band_increments`); axes between
         time and the rows (the Riesz pyramid's two series) are carried along.
+        A list holds consecutive pieces of the series along time (stage 2's
+        time chunks): a FIR filter copies them straight into its buffer.
     temporal : TemporalFilter
         The band-pass (:func:`daskmag.kernels.temporal.make_filter`).
     start, stop, pad_before, pad_after
@@ -166,12 +168,13 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
     -------
     array (stop - start, ..., h, w), of the increments' dtype
     """
-    xp = namespace(increments)
-    n_frames, rows = increments.shape[0], increments.shape[-2]
+    pieces = list(increments) if isinstance(increments, (list, tuple)) else [increments]
+    xp, inner = namespace(pieces[0]), tuple(pieces[0].shape[1:])
+    n_frames, rows = sum(piece.shape[0] for piece in pieces), inner[-2]
     if out is None:
-        out = xp.empty((stop - start,) + tuple(increments.shape[1:]), dtype=increments.dtype)
+        out = xp.empty((stop - start,) + inner, dtype=pieces[0].dtype)
     # the filter works on the series with its clip-end pads: a strip's samples include them
-    row_bytes = (n_frames + pad_before + pad_after) * math.prod(increments.shape[1:-2]) * increments.shape[-1] * 4
+    row_bytes = (n_frames + pad_before + pad_after) * math.prod(inner[:-2]) * inner[-1] * 4
     strip = max(1, STRIP_BYTES // max(1, row_bytes))
     # FIR filters read float16 increments as they copy them into their float32
     # buffer; the others get a float32 copy of each strip (1080p: the copy was
@@ -179,9 +182,11 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
     direct = all(isinstance(f, FIRFilter) for f in (temporal, reference) if f is not None)
     for r0 in range(0, rows, strip):
         r1 = min(r0 + strip, rows)
-        part = increments[..., r0:r1, :]
-        if not direct:
-            part = xp.astype(part, xp.float32, copy=False)
+        part = [piece[..., r0:r1, :] for piece in pieces]
+        if not direct:  # one float32 array
+            part = xp.astype(part[0] if len(part) == 1 else xp.concat(part, axis=0), xp.float32, copy=False)
+        elif len(part) == 1:
+            part = part[0]
         if reference is None:  # alpha in the filter, the result straight into its rows
             temporal.phase(part, start, stop, pad_before, pad_after, scale=alpha, out=out[..., r0:r1, :])
             continue
@@ -457,14 +462,15 @@ def shift_strip(pieces, first: int, start: int, stop: int, n_frames: int, tempor
     before, after = halos
     w0 = max(start - before, 0)
     w1 = min(stop + after, n_frames)
-    window = xp.empty((w1 - w0,) + pieces[0].shape[1:], dtype=pieces[0].dtype)
-    _copy_samples(pieces, w0 - first, w1 - first, window)
-    # Row 0, the change into the window's first frame, is not needed.  The
-    # shifts get their own array: written over the window's rows, they kept
-    # the whole window (group and halos) alive until stage 3, 2.5 times their
-    # size at 1080p.  float32 whatever the increments' storage: float16
-    # shifts (up to alpha times a phase) rounded to 0.002 rad at 2-4 rad, a
-    # grey level or two on strong edges, and cost a slow conversion each way.
-    out = xp.empty((stop - start,) + window.shape[1:], dtype=xp.float32)
-    return phase_shift(window[1:, ...], temporal, alpha, start - w0, stop - w0,
+    # The window's increments as views of the chunks' pieces, not a joined
+    # copy: the filter copies them into its own buffer anyway (the copy here
+    # was 2.8% of a 1080p run's CPU).  Row 0, the change into the window's
+    # first frame, is not needed.  The shifts get their own array (written
+    # over the increments, they would keep the chunks alive until stage 3).
+    # float32 whatever the increments' storage: float16 shifts (up to alpha
+    # times a phase) rounded to 0.002 rad at 2-4 rad, a grey level or two on
+    # strong edges, and cost a slow conversion each way.
+    window = sample_range(pieces, w0 - first + 1, w1 - first)
+    out = xp.empty((stop - start,) + tuple(pieces[0].shape[1:]), dtype=xp.float32)
+    return phase_shift(window, temporal, alpha, start - w0, stop - w0,
                        before - (start - w0), after - (w1 - stop), reference, out=out)

@@ -268,13 +268,47 @@ def extend_by_prediction(increments, before: int, after: int, window: int,
 
 def _predictions(increments, before: int, after: int, window: int, order: int = PREDICTION_ORDER):
     """The ``before`` and ``after`` samples of :func:`extend_by_prediction`, or
-    None where the series is too short to fit (then it mirrors)."""
-    window = min(int(window), increments.shape[0])
+    None where the series is too short to fit (then it mirrors).
+
+    ``increments``: an array, or a list of consecutive pieces along axis 0
+    (only the ``window`` samples at either end are read)."""
+    pieces = _as_pieces(increments)
+    total = _length(pieces)
+    window = min(int(window), total)
     if window < 2 * order + 2:
         return None
-    head = _forecast(increments[::-1, ...], before, order, window)[::-1, ...] if before else increments[:0, ...]
-    tail = _forecast(increments, after, order, window) if after else increments[:0, ...]
+    empty = pieces[0][:0, ...]
+    head = (_forecast(_rows(pieces, 0, window)[::-1, ...], before, order, window)[::-1, ...] if before
+            else empty)
+    tail = _forecast(_rows(pieces, total - window, total), after, order, window) if after else empty
     return head, tail
+
+
+def _as_pieces(increments) -> list:
+    """A series given as one array or as consecutive pieces along axis 0, as a list of pieces."""
+    return list(increments) if isinstance(increments, (list, tuple)) else [increments]
+
+
+def _length(pieces) -> int:
+    return sum(piece.shape[0] for piece in pieces)
+
+
+def _rows(pieces, first: int, last: int):
+    """Samples ``[first, last)`` of consecutive ``pieces``: a view where one
+    piece holds them all, else a copy of just those samples."""
+    parts = sample_range(pieces, first, last)
+    return parts[0] if len(parts) == 1 else namespace(pieces[0]).concat(parts, axis=0)
+
+
+def sample_range(pieces, first: int, last: int) -> list:
+    """Views of samples ``[first, last)`` of consecutive ``pieces`` (axis 0), one per piece they reach."""
+    views, position = [], 0
+    for piece in pieces:
+        lo, hi = max(first, position), min(last, position + piece.shape[0])
+        if lo < hi:
+            views.append(piece[lo - position : hi - position, ...])
+        position += piece.shape[0]
+    return views
 
 
 def filter_increments(increments, kernel, start: int, stop: int, pad_before: int = 0,
@@ -283,10 +317,12 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
 
     Parameters
     ----------
-    increments : float array (T - 1, ...)
-        ``d[i] = x[i + 1] - x[i]`` along axis 0, for samples ``0 .. T-1``.
-        float16 storage is read as it is copied into the float32 buffer
-        of the products (no converted copy of the series first).
+    increments : float array (T - 1, ...), or a list of them
+        ``d[i] = x[i + 1] - x[i]`` along axis 0, for samples ``0 .. T-1``;
+        a list holds consecutive pieces of the series (stage 2's time
+        chunks), copied straight into the products' buffer.  float16
+        storage is read as it is copied into the float32 buffer (no
+        converted copy of the series first).
     kernel : ndarray
         From :func:`increment_kernel`; its length is ``2 * H``.
     start, stop : int
@@ -308,25 +344,27 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
         float32 for float16 or float32 increments, float64 for float64;
         ``out`` if given.
     """
-    xp, fft = namespace(increments), fft_module(increments)
+    series = _as_pieces(increments)
+    xp, fft = namespace(series[0]), fft_module(series[0])
     half = len(kernel) // 2
     # the extended series as pieces, copied straight into the FFT's buffer
     # below (concatenating them first cost one more pass over the strip)
-    pieces = [increments]
+    pieces = series
     if pad_before or pad_after:
         # fit on (at most) one filter length of samples: the same in any time block
         if window is None:
             window = min(len(kernel), PREDICTION_WINDOW)
-        parts = _predictions(increments, pad_before, pad_after, window)
-        if parts is None:
-            pieces = [extend_by_prediction(increments, pad_before, pad_after, window=window)]
+        parts = _predictions(series, pad_before, pad_after, window)
+        if parts is None:  # too short to fit: mirrored, from the (short) series joined
+            pieces = [extend_by_prediction(_rows(series, 0, _length(series)), pad_before, pad_after,
+                                           window=window)]
         else:
-            pieces = [parts[0], increments, parts[1]]
+            pieces = [parts[0], *series, parts[1]]
     first = start + pad_before - half
     last = stop + pad_before + half - 1
     if first < 0 or last > sum(piece.shape[0] for piece in pieces):
         raise ValueError("filter_increments needs len(kernel)//2 samples around [start, stop)")
-    length, dtype, columns = last - first, _working_dtype(xp, increments.dtype), increments.shape[1:]
+    length, dtype, columns = last - first, _working_dtype(xp, series[0].dtype), series[0].shape[1:]
     if is_numpy(xp) and len(kernel) <= DIRECT_MAX_TAPS and dtype in (np.float32, np.float64):
         width = math.prod(columns)
         # the pieces copied in their own shape (a strip of a Riesz level's rows,
@@ -476,7 +514,8 @@ class TemporalFilter:
         Parameters
         ----------
         increments : float array (T - 1, ...)
-            ``d[i] = x[i + 1] - x[i]`` along axis 0.
+            ``d[i] = x[i + 1] - x[i]`` along axis 0.  :class:`FIRFilter`
+            also takes a list of consecutive pieces of the series.
         start, stop : int
             Samples to produce; ``halo_before`` samples before ``start`` and
             ``halo_after`` after ``stop`` must be present, or supplied by
@@ -493,7 +532,7 @@ class TemporalFilter:
             float32, or float64 for float64 increments (FIR filters);
             ``out`` if given.
         """
-        extended = increments.shape[0] + pad_before + pad_after
+        extended = _length(_as_pieces(increments)) + pad_before + pad_after
         if start + pad_before - self.halo_before < 0 or stop + pad_before + self.halo_after > extended + 1:
             raise ValueError(f"{type(self).__name__} needs {self.halo_before} samples before "
                              f"and {self.halo_after} after [start, stop)")

@@ -152,6 +152,37 @@ def test_a_strips_phase_shifts_do_not_keep_its_window_alive():
     np.testing.assert_allclose(shifts, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("kind, attenuate", [("fir", False), ("fir", True), ("butter", False)])
+def test_a_strip_filtered_from_the_chunks_pieces_equals_the_joined_window(kind, attenuate, dtype, monkeypatch):
+    """Stage 2 reads the window's increments as views of the chunks' pieces
+    (no joined copy): bit for bit what the joined window gives, at the clip's
+    start and end (the clip-end fits reach across pieces: chunks of 9 frames)
+    and inside it, over several strips of rows."""
+    from daskmag.kernels import phase
+    from daskmag.kernels.phase import phase_shift, shift_strip
+    from daskmag.kernels.temporal import make_filter, reference_highpass
+
+    temporal = make_filter(kind, 3.0, 7.0, 60.0)
+    reference = reference_highpass(1.0, 60.0) if attenuate else None
+    halos = tuple(max(f.halo_before if side == 0 else f.halo_after for f in (temporal, reference) if f)
+                  for side in (0, 1))
+    rng = np.random.default_rng(2)
+    t = np.arange(120)[:, None, None]
+    series = (0.3 * np.sin(2 * np.pi * 5 * t / 60 + rng.uniform(0, 6, (1, 6, 8)))
+              + rng.normal(0, 0.05, (120, 6, 8))).astype(dtype)
+    sizes = [9, 9, 30, 20, 9, 43]
+    pieces = np.split(series, np.cumsum(sizes)[:-1])
+    monkeypatch.setattr(phase, "STRIP_BYTES", 2 * 8 * 4 * (120 + sum(halos)))  # strips of 2 rows
+    for start, stop in [(0, 40), (40, 80), (80, 120), (0, 120)]:
+        got = shift_strip(pieces, 0, start, stop, 120, temporal, 10.0, reference, halos)
+        w0, w1 = max(start - halos[0], 0), min(stop + halos[1], 120)
+        joined = np.ascontiguousarray(series[w0 + 1 : w1])  # as the window was copied before
+        expected = phase_shift(joined, temporal, 10.0, start - w0, stop - w0, halos[0] - (start - w0),
+                               halos[1] - (w1 - stop), reference, out=np.empty((stop - start, 6, 8), np.float32))
+        np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("shape, frames, min_strips", [((192, 432), 410, 2), ((1080, 1920), 60, 1),
                                                        ((1080, 1920), 200, 3), ((64, 64), 100, 5)])
 def test_band_strips_cover_every_row_once_in_even_strips(shape, frames, min_strips):
