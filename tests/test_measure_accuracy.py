@@ -82,8 +82,12 @@ def test_blocks_count_each_step_once():
         steps = region_steps(clip, regions, time_chunk=chunk).compute(scheduler="threads")
         assert steps.shape == (49, 1, 2)
         np.testing.assert_allclose(steps, whole, atol=1e-9)
-    moved = displacement(region_steps(clip, regions, time_chunk=7)).compute(scheduler="threads")
-    np.testing.assert_allclose(moved[1:], np.cumsum(whole, axis=0), atol=1e-9)
+    chunked = region_steps(clip, regions, time_chunk=7)
+    moved = displacement(chunked).compute(scheduler="threads")
+    assert np.array_equal(moved[0], np.zeros((1, 2)))
+    np.testing.assert_allclose(moved[1:], np.cumsum(chunked.compute(scheduler="threads"), axis=0), atol=1e-12)
+    # each step within 1e-9 of the whole clip's (above): their sums within 49 times that
+    np.testing.assert_allclose(moved[1:], np.cumsum(whole, axis=0), atol=49e-9)
 
 
 def test_two_regions_moving_at_different_frequencies_are_told_apart():
