@@ -27,7 +27,7 @@ from .angle import product_angle
 from .backend import assignable, dtype_named, is_numpy, namespace, ndimage_module, scratch_arrays
 from .colourspace import add_luma, luma
 from .pyramid import PyramidSpec, analyse, centred_spectrum, pyramid_filters, real_image, synthesise_into
-from .temporal import FIRFilter, TemporalFilter, sample_range
+from .temporal import FIRFilter, TemporalFilter, _as_pieces, sample_range
 
 #: Bytes of one working strip of a band's phase (over all frames of the
 #: block); bounds the temporaries of the temporal filter.
@@ -168,7 +168,7 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
     -------
     array (stop - start, ..., h, w), of the increments' dtype
     """
-    pieces = list(increments) if isinstance(increments, (list, tuple)) else [increments]
+    pieces = _as_pieces(increments)
     xp, inner = namespace(pieces[0]), tuple(pieces[0].shape[1:])
     n_frames, rows = sum(piece.shape[0] for piece in pieces), inner[-2]
     if out is None:

@@ -462,12 +462,10 @@ def _banded_correlation(padded, kernel, n_out: int, out=None):
 def _copy_samples(pieces, first: int, last: int, out):
     """Write samples ``[first, last)`` of the concatenation of ``pieces`` (axis 0)
     to ``out[:last - first]``."""
-    position = 0
-    for piece in pieces:
-        lo, hi = max(first, position), min(last, position + piece.shape[0])
-        if lo < hi:
-            out[lo - first : hi - first, ...] = piece[lo - position : hi - position, ...]
-        position += piece.shape[0]
+    row = 0
+    for view in sample_range(pieces, first, last):
+        out[row : row + view.shape[0], ...] = view
+        row += view.shape[0]
 
 
 # --------------------------------------------------------------------------- filters behind one interface
