@@ -39,6 +39,17 @@ WORKER_ENVIRON = {
 }
 
 
+#: Tasks in flight per worker thread before the local scheduler queues
+#: "root-ish" tasks (distributed's default is 1.1).  The staged graph's small
+#: slicing tasks (a chunk's rows of a group's phase shifts) count as root-ish:
+#: queued behind the encodes that fill every slot, a block's synthesis waited
+#: for them, and a guitar.mp4 run ended on one thread.  The reads, the real
+#: root tasks, stay bounded by the writer's window of blocks in flight.
+#: A value the user set (not distributed's default) is kept.
+WORKER_SATURATION = 4.0
+DASK_WORKER_SATURATION = 1.1
+
+
 class _QuietUserErrors(logging.Filter):
     """Drop a worker's "Compute Failed" log of a task that raised a :class:`UserError`.
 
@@ -164,6 +175,8 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *, tim
         if not processes:
             keep_freed_memory()
         config = {"distributed.nanny.pre-spawn-environ": environ}
+        if dask.config.get("distributed.scheduler.worker-saturation") == DASK_WORKER_SATURATION:
+            config["distributed.scheduler.worker-saturation"] = WORKER_SATURATION
         if not dashboard:
             # the workers' statistical profiler (a stack walk of every thread
             # every 10 ms) only feeds the dashboard's profile page: 0.18 CPU-s

@@ -146,3 +146,21 @@ def test_workers_profile_only_for_the_dashboard(processes):
         assert list(client.run(_profiling).values()) == [False]
     with dask_client(1, processes=processes, quiet=True) as client:
         assert list(client.run(_profiling).values()) == [True]
+
+
+def _saturation(dask_scheduler) -> float:
+    return dask_scheduler.WORKER_SATURATION
+
+
+def test_the_local_scheduler_queues_fewer_small_tasks_unless_the_user_chose():
+    """distributed queues "root-ish" tasks past 1.1 per thread; daskmag's local
+    scheduler allows WORKER_SATURATION, and keeps a value the user set."""
+    import dask
+
+    from daskmag.cluster import WORKER_SATURATION
+
+    with dask_client(1, dashboard=False, quiet=True) as client:
+        assert client.run_on_scheduler(_saturation) == WORKER_SATURATION
+    with dask.config.set({"distributed.scheduler.worker-saturation": 2.5}):
+        with dask_client(1, dashboard=False, quiet=True) as client:
+            assert client.run_on_scheduler(_saturation) == 2.5

@@ -136,3 +136,44 @@ def test_spatial_tiles_are_encoded_without_a_whole_frame_block(tmp_path, texture
     path = tmp_path / "tiled.mkv"
     write_video(frames, path, 60)
     assert np.array_equal(open_video(path).frames.compute(), texture_clip)
+
+
+class _Output:
+    """An output as run_blocks sees one: no shared results to hold."""
+    label = "order"
+
+
+def _record(x, index):
+    return index
+
+
+def test_each_block_ranks_below_the_blocks_submitted_before_it():
+    """dask numbers each submitted graph's tasks on its own, so a staged run's
+    first block (whose graph also computes what later blocks share) ranked its
+    own synthesis behind later blocks' encodes.  run_blocks gives each
+    submission a lower priority than the one before: the scheduler's first
+    priority key of each block's own task grows with its place."""
+    import logging
+
+    from distributed import Client, LocalCluster
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    from daskmag.io.output import run_blocks
+
+    class Priorities(SchedulerPlugin):
+        def __init__(self):
+            self.seen = {}
+
+        def transition(self, key, start, finish, *args, **kwargs):
+            if isinstance(key, str) and key.startswith("block-") and finish == "processing":
+                self.seen[key] = self.scheduler.tasks[key].priority
+
+    shared = dask.delayed(sum)([1, 2])
+    blocks = [dask.delayed(_record)(shared, i, dask_key_name=f"block-{i}") for i in range(5)]
+    plugin = Priorities()
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        plugin.scheduler = cluster.scheduler
+        cluster.scheduler.add_plugin(plugin)
+        run_blocks(((_Output(), i, task) for i, task in enumerate(blocks)), client, window=3)
+    assert [plugin.seen[f"block-{i}"][0] for i in range(5)] == [0, 1, 2, 3, 4]
