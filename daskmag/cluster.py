@@ -47,7 +47,6 @@ WORKER_ENVIRON = {
 #: root tasks, stay bounded by the writer's window of blocks in flight.
 #: A value the user set (not distributed's default) is kept.
 WORKER_SATURATION = 4.0
-DASK_WORKER_SATURATION = 1.1
 
 
 class _QuietUserErrors(logging.Filter):
@@ -175,8 +174,9 @@ def dask_client(workers: int | None = None, scheduler: str | None = None, *, tim
         if not processes:
             keep_freed_memory()
         config = {"distributed.nanny.pre-spawn-environ": environ}
-        if dask.config.get("distributed.scheduler.worker-saturation") == DASK_WORKER_SATURATION:
-            config["distributed.scheduler.worker-saturation"] = WORKER_SATURATION
+        saturation = "distributed.scheduler.worker-saturation"
+        if dask.config.get(saturation) == dask.config.get(saturation, config=dask.config.merge(*dask.config.defaults)):
+            config[saturation] = WORKER_SATURATION  # still distributed's own default: not the user's choice
         if not dashboard:
             # the workers' statistical profiler (a stack walk of every thread
             # every 10 ms) only feeds the dashboard's profile page: 0.18 CPU-s

@@ -362,7 +362,7 @@ def filter_increments(increments, kernel, start: int, stop: int, pad_before: int
             pieces = [parts[0], *series, parts[1]]
     first = start + pad_before - half
     last = stop + pad_before + half - 1
-    if first < 0 or last > sum(piece.shape[0] for piece in pieces):
+    if first < 0 or last > _length(pieces):
         raise ValueError("filter_increments needs len(kernel)//2 samples around [start, stop)")
     length, dtype, columns = last - first, _working_dtype(xp, series[0].dtype), series[0].shape[1:]
     if is_numpy(xp) and len(kernel) <= DIRECT_MAX_TAPS and dtype in (np.float32, np.float64):
