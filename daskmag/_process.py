@@ -19,8 +19,13 @@ expensive, and :func:`tune_process` changes them:
   measured with 2 worker threads so far).
 * **BLAS thread pools** (:func:`limit_blas_threads`).  daskmag's parallelism is
   its workers, one per core; OpenBLAS' own pools (NumPy's and SciPy's) would
-  add a spinning thread per core each.  One thread each: the environment
-  variables before NumPy is loaded, ``threadpoolctl`` (if installed) after.
+  add a thread per core each, and worse, concurrent calls from several
+  worker threads queue for one pool (OpenBLAS' ``level3_lock``): with NumPy
+  loaded before daskmag (a notebook, a script), guitar.mp4 took 1.02-1.10x
+  the wall time and 1.04-1.15x the CPU on 2 cores (``benchmarks/numpy_first.py``),
+  and a pool per core grows with the machine.  One thread each: the environment variables
+  before NumPy is loaded, ``threadpoolctl`` after (undone by
+  :func:`restore_blas_threads`).
 * **Python's cyclic GC** (:func:`tune_gc`, the command line only).  Its
   thresholds are tripled, as ``dask worker`` does (dask/distributed#1653):
   the scheduler's and the client's task objects made it collect about 450
@@ -108,32 +113,44 @@ def limit_blas_threads() -> str | None:
     """One thread for the BLAS/OpenMP pools of this process.
 
     Sets :data:`BLAS_VARIABLES` to 1 where the user has not set them (read
-    by the libraries when they load, and inherited by child processes);
-    when NumPy is already loaded, also limits the pools that exist, through
-    ``threadpoolctl`` if it is installed.
+    by the libraries when they load, and inherited by child processes).
+    Where NumPy was loaded before they were set, its pools already have a
+    thread per core: they are limited to the variables' value through
+    ``threadpoolctl`` (:func:`restore_blas_threads` undoes it).
 
     Returns
     -------
     str or None
-        ``"environment"`` (NumPy not loaded yet), ``"threadpoolctl"``,
-        ``"environment only"`` (NumPy loaded, no threadpoolctl), or None when
-        turned off.
+        ``"environment"`` (the variables were set before NumPy loaded),
+        ``"threadpoolctl"``, or None when turned off.
     """
     if not enabled():
         return None
+    if STATE.get("blas") in ("environment", "threadpoolctl"):
+        return STATE["blas"]  # done in this process (the command line, or an earlier worker)
     for variable in BLAS_VARIABLES:
         os.environ.setdefault(variable, "1")
     how = "environment"
     if "numpy" in sys.modules:
-        try:
-            import threadpoolctl
-        except ImportError:
-            how = "environment only"
-        else:
-            threadpoolctl.threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
-            how = "threadpoolctl"
+        import threadpoolctl
+
+        STATE["blas_limiter"] = threadpoolctl.threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]),
+                                                                user_api="blas")
+        how = "threadpoolctl"
     STATE["blas"] = how
     return how
+
+
+def restore_blas_threads() -> bool:
+    """Give the BLAS pools back the threads :func:`limit_blas_threads` took
+    through ``threadpoolctl`` (a notebook's own NumPy after its run).
+    Returns whether there was anything to restore."""
+    limiter = STATE.pop("blas_limiter", None)
+    if limiter is None:
+        return False
+    limiter.restore_original_limits()
+    STATE.pop("blas", None)
+    return True
 
 
 #: Factor on the GC thresholds of :func:`tune_gc` (``dask worker`` uses 3).

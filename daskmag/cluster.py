@@ -94,7 +94,7 @@ class WorkerSetup(WorkerPlugin):
     Registered by :func:`dask_client` on every worker of the cluster it
     connects to, local or remote; a worker that joins later gets it too.
     Applies the glibc malloc settings in the worker's process
-    (:func:`keep_freed_memory`), one thread for BLAS pools
+    (:func:`keep_freed_memory`), one thread for BLAS pools while it runs
     (:func:`daskmag._process.limit_blas_threads`; ``DASKMAG_TUNE_PROCESS=0``
     in the worker's environment turns both off) and drops the worker's log of tasks
     that failed on a :class:`UserError` (the client reports those in one line).
@@ -112,6 +112,16 @@ class WorkerSetup(WorkerPlugin):
             SETUP_STATE["log_filter"] = _QuietUserErrors()
             logging.getLogger("distributed.worker").addFilter(SETUP_STATE["log_filter"])
         SETUP_STATE.setdefault("workers", []).append(worker.address)
+        SETUP_STATE["running"] = SETUP_STATE.get("running", 0) + 1
+
+    def teardown(self, worker):
+        from ._process import restore_blas_threads
+
+        # the last worker of this process gives a caller's BLAS pools back
+        # (threaded workers live in the caller's process: a notebook's NumPy)
+        SETUP_STATE["running"] = max(0, SETUP_STATE.get("running", 1) - 1)
+        if not SETUP_STATE["running"]:
+            restore_blas_threads()
 
 
 def worker_setup_state() -> dict:

@@ -92,6 +92,37 @@ print(json.dumps({"how": how, "threads": len(os.listdir("/proc/self/task")),
     assert off["how"] is None and off["openblas"] is None
 
 
+#: NumPy first (a notebook, a script), then a run on a local threaded
+#: cluster: the BLAS pool's threads seen from a task and after the cluster closes.
+NUMPY_FIRST_THEN_A_CLUSTER = r"""
+import json
+import numpy as np
+import threadpoolctl
+
+def blas_threads():
+    np.ones((64, 64)) @ np.ones((64, 64))
+    return max(pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas")
+
+from daskmag.cluster import dask_client
+before = blas_threads()
+with dask_client(workers=2, quiet=True, dashboard=False) as client:
+    during = client.submit(blas_threads, pure=False).result()
+print(json.dumps({"before": before, "during": during, "after": blas_threads()}))
+"""
+
+
+def test_a_cluster_in_a_process_with_numpy_loaded_limits_blas_while_it_runs():
+    # the pool's threads would queue for OpenBLAS' one lock when two worker
+    # threads multiply matrices at once (benchmarks/numpy_first.py)
+    result = _python(NUMPY_FIRST_THEN_A_CLUSTER)
+    if result["before"] == 1:
+        pytest.skip("one core: NumPy's BLAS pool has one thread anyway")
+    assert result["during"] == 1
+    assert result["after"] == result["before"]  # the caller's NumPy gets its threads back
+    off = _python(NUMPY_FIRST_THEN_A_CLUSTER, DASKMAG_TUNE_PROCESS="0")
+    assert off["during"] == off["before"]
+
+
 def test_gc_thresholds_tripled_once_and_the_switch_turns_everything_off():
     code = r"""
 import gc, json
