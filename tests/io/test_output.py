@@ -1,9 +1,11 @@
 """Video output: parts encoded per block, joined in order, resumable, never half-written."""
 
+import time
 from fractions import Fraction
 
 import dask
 import dask.array as da
+
 import numpy as np
 import pytest
 import zarr
@@ -176,4 +178,47 @@ def test_each_block_ranks_below_the_blocks_submitted_before_it():
         plugin.scheduler = cluster.scheduler
         cluster.scheduler.add_plugin(plugin)
         run_blocks(((_Output(), i, task) for i, task in enumerate(blocks)), client, window=3)
-    assert [plugin.seen[f"block-{i}"][0] for i in range(5)] == [0, 1, 2, 3, 4]
+    # each block's own (last) task ranks a window (3) below the rest of its block
+    assert [plugin.seen[f"block-{i}"][0] for i in range(5)] == [3, 4, 5, 6, 7]
+
+
+#: What the tasks below ran, in order (the workers are threads of this process).
+_RAN = []
+
+
+def _synthesise(index):
+    time.sleep(0.2)  # long enough for every block to be submitted while the first runs
+    _RAN.append(f"s{index}")
+    return index
+
+
+def _encode(frames, index):
+    _RAN.append(f"e{index}")
+    return frames
+
+
+def test_blocks_in_flight_are_synthesised_before_any_is_encoded():
+    """The last block's synthesis used to wait behind the earlier blocks'
+    encodes and then encode alone, the other threads idle.  A block's own
+    last task (its encode) now ranks below the other work of every block in
+    flight: on one thread, all syntheses run first."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    from daskmag.cluster import WORKER_SATURATION
+    from daskmag.io.output import run_blocks
+
+    _RAN.clear()
+    blocks = [dask.delayed(_encode)(dask.delayed(_synthesise)(i, dask_key_name=f"synthesis-{i}"), i,
+                                    dask_key_name=f"encode-{i}") for i in range(4)]
+    # the syntheses here have no inputs, so at distributed's default saturation
+    # the scheduler would queue them and send them one by one (daskmag's cluster: 4.0)
+    with dask.config.set({"distributed.scheduler.worker-saturation": WORKER_SATURATION}), \
+            LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
+                         silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        done = []
+        run_blocks(((_Output(), i, task) for i, task in enumerate(blocks)), client, window=4,
+                   on_done=lambda item, result: done.append((item[1], result)))
+    assert _RAN == ["s0", "s1", "s2", "s3", "e0", "e1", "e2", "e3"]
+    assert sorted(done) == [(i, i) for i in range(4)]  # every block's own result, once
