@@ -477,9 +477,9 @@ def run_blocks(items, client, *, on_done=None, on_error=None, window: int | None
         priority = -len(submitted)
         inputs = _direct_inputs(task)
         early = getattr(owner, "early", None)
-        held = holding.setdefault(owner, {}) if early is not None else {}
+        held, pulls = (holding.setdefault(owner, {}), early.pulls(index)) if early is not None else ({}, ())
         new = {}
-        for j in early.pulls(index) if early is not None else ():
+        for j in pulls:
             later = [b for b in early.holders[j] if b > index and b in owner.tasks and (owner, b) not in submitted]
             if later and j not in held and j in early.results:
                 new[j] = max(later)

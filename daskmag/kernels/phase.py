@@ -27,7 +27,7 @@ from .angle import product_angle
 from .backend import assignable, dtype_named, is_numpy, namespace, ndimage_module, scratch_arrays
 from .colourspace import add_luma, luma
 from .pyramid import PyramidSpec, analyse, centred_spectrum, pyramid_filters, real_image, synthesise_into
-from .temporal import FIRFilter, TemporalFilter, _as_pieces, sample_range
+from .temporal import FIRFilter, TemporalFilter, _as_pieces, _length, sample_range
 
 #: Bytes of one working strip of a band's phase (over all frames of the
 #: block); bounds the temporaries of the temporal filter.
@@ -170,7 +170,7 @@ def phase_shift(increments, temporal: TemporalFilter, alpha: float, start: int, 
     """
     pieces = _as_pieces(increments)
     xp, inner = namespace(pieces[0]), tuple(pieces[0].shape[1:])
-    n_frames, rows = sum(piece.shape[0] for piece in pieces), inner[-2]
+    n_frames, rows = _length(pieces), inner[-2]
     if out is None:
         out = xp.empty((stop - start,) + inner, dtype=pieces[0].dtype)
     # the filter works on the series with its clip-end pads: a strip's samples include them
