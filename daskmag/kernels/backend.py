@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import threading
 import types
 import weakref
@@ -89,10 +90,67 @@ def fft_module(array):
     extension behind the same signatures (:class:`StandardFFT`).
     """
     if isinstance(array, (_numpy.ndarray, _numpy.generic)):
-        return _scipy_fft()
+        return _numpy_fft()
     if array_module(array).__name__ == "cupy":
         return importlib.import_module("cupyx.scipy.fft")
     return StandardFFT(namespace(array))
+
+
+class DuccFFT:
+    """``scipy.fft`` with its 2-D transforms over the last two axes done by ``ducc0.fft``.
+
+    ducc0 is the successor of the pocketfft that ``scipy.fft`` wraps, by the
+    same author; on this project's band sizes its complex transforms take
+    0.73-0.93x the time on one core (1080p bands), and it transforms real
+    input (a frame) by a real FFT.  Everything else, and any call with
+    other options, goes to ``scipy.fft``.  Results agree to float32 rounding
+    (about 3e-7 of the largest value).
+
+    M. Reinecke, ducc0 (https://gitlab.mpcdf.mpg.de/mtr/ducc).
+    """
+
+    def __init__(self, scipy_fft, ducc_fft):
+        self._scipy, self._ducc = scipy_fft, ducc_fft
+
+    def __getattr__(self, name):
+        return getattr(self._scipy, name)
+
+    def _direct(self, x, s, axes, norm, workers) -> bool:
+        return (type(x) is _numpy.ndarray and x.ndim >= 2 and s is None and norm in (None, "backward")
+                and workers is None and x.dtype in _DUCC_DTYPES
+                and tuple(a % x.ndim for a in axes) == (x.ndim - 2, x.ndim - 1))
+
+    def _c2c(self, x, forward: bool, overwrite_x: bool):
+        if x.dtype.kind == "c":
+            # in place (on a copy where ``x`` must be kept): ducc0 rounds its
+            # in-place and out-of-place transforms differently, and a result
+            # must not depend on whether the caller allowed scratch use
+            out = x if overwrite_x and x.flags.writeable and x.flags.c_contiguous else x.copy()
+            source = out
+        else:  # real input: a real transform into a new complex array
+            out = _numpy.empty(x.shape, dtype=_numpy.result_type(x.dtype, _numpy.complex64))
+            source = x
+        # one frame at a time: ducc0 vectorises across a batch of transforms,
+        # so a frame's rounding would depend on the frames beside it (and a
+        # clip's result on its time chunks); per frame it is as fast here
+        inorm = 0 if forward else 2
+        frames, outs = source.reshape((-1,) + x.shape[-2:]), out.reshape((-1,) + x.shape[-2:])
+        for i in range(frames.shape[0]):
+            self._ducc.c2c(frames[i], axes=(0, 1), forward=forward, inorm=inorm, out=outs[i], nthreads=1)
+        return out
+
+    def fft2(self, x, s=None, axes=(-2, -1), norm=None, overwrite_x=False, workers=None):
+        if self._direct(x, s, axes, norm, workers):
+            return self._c2c(x, True, overwrite_x)
+        return self._scipy.fft2(x, s=s, axes=axes, norm=norm, overwrite_x=overwrite_x, workers=workers)
+
+    def ifft2(self, x, s=None, axes=(-2, -1), norm=None, overwrite_x=False, workers=None):
+        if self._direct(x, s, axes, norm, workers):
+            return self._c2c(x, False, overwrite_x)
+        return self._scipy.ifft2(x, s=s, axes=axes, norm=norm, overwrite_x=overwrite_x, workers=workers)
+
+
+_DUCC_DTYPES = tuple(_numpy.dtype(t) for t in ("complex64", "complex128", "float32", "float64"))
 
 
 def _smooth_length(n: int) -> int:
@@ -238,7 +296,22 @@ def _scipy_fft():
     return _SCIPY_FFT
 
 
+def _numpy_fft():
+    """:class:`DuccFFT` where ducc0 imports (and ``DASKMAG_DUCC`` is not ``0``), else ``scipy.fft``."""
+    global _NUMPY_FFT
+    if _NUMPY_FFT is None:
+        module = _scipy_fft()
+        if os.environ.get("DASKMAG_DUCC", "1") != "0":
+            try:
+                module = DuccFFT(module, importlib.import_module("ducc0.fft"))
+            except ImportError:
+                pass
+        _NUMPY_FFT = module
+    return _NUMPY_FFT
+
+
 _SCIPY_FFT = None
+_NUMPY_FFT = None
 
 
 def ndimage_module(array) -> types.ModuleType:

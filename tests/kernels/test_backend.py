@@ -67,3 +67,33 @@ def test_each_thread_has_its_own_scratch_memory():
     theirs[0][...] = 9
     assert not np.shares_memory(mine, theirs[0])
     assert np.all(mine == 7)
+
+
+def test_numpy_transforms_are_scipys_and_do_not_depend_on_the_batch():
+    """ducc0's 2-D transforms (where installed): SciPy's values, each frame's own whatever its batch."""
+    import scipy.fft
+
+    from daskmag.kernels.backend import DuccFFT, fft_module
+
+    fft = fft_module(np.zeros((2, 2), np.complex64))
+    if not isinstance(fft, DuccFFT):
+        pytest.skip("ducc0 is not importable here: scipy.fft is used")
+    rng = np.random.default_rng(0)
+    for shape in [(7, 24, 40), (3, 16, 21), (2, 3, 5, 9)]:
+        x = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+        real = rng.standard_normal(shape).astype(np.float32)
+        for name in ("fft2", "ifft2"):
+            for data in (x, real):
+                kept = data.copy()
+                got = getattr(fft, name)(data)
+                np.testing.assert_array_equal(data, kept)  # not overwritten unless allowed
+                expected = getattr(scipy.fft, name)(data)
+                assert got.dtype == expected.dtype == np.complex64
+                np.testing.assert_allclose(got, expected, rtol=0, atol=2e-6 * np.abs(expected).max())
+                flat = data.reshape((-1,) + shape[-2:])
+                alone = np.stack([getattr(fft, name)(flat[i : i + 1]) for i in range(len(flat))])
+                np.testing.assert_array_equal(got.reshape(alone.shape), alone)
+            np.testing.assert_array_equal(getattr(fft, name)(x.copy(), overwrite_x=True), getattr(fft, name)(x))
+    # other options go to scipy.fft as they are
+    assert np.array_equal(fft.fft2(x, axes=(0, 1)), scipy.fft.fft2(x, axes=(0, 1)))
+    assert fft.next_fast_len is scipy.fft.next_fast_len
