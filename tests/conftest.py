@@ -21,6 +21,20 @@ BAND = (3.0, 7.0)
 IN_BAND, OUT_OF_BAND = 5.0, 15.0
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def kernel_path(request):
+    """Run a test on the compiled loops (:mod:`daskmag.kernels.compiled`) and on the NumPy paths."""
+    from daskmag.kernels import compiled
+
+    if request.param == "numpy":
+        with compiled.disabled():
+            yield request.param
+        return
+    if compiled.loops() is None:
+        pytest.skip("Numba is not importable here (or DASKMAG_COMPILED=0): the NumPy path only")
+    yield request.param
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (skipped when none is usable)")
     config.addinivalue_line("markers", "guitar: needs ../shared/data/guitar.mp4")

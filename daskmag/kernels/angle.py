@@ -31,6 +31,7 @@ import threading
 import numpy as np
 
 from .backend import into, is_numpy, namespace
+from .compiled import loops
 
 #: ``atan(t) / t ~ sum(c[k] * t**(2k))`` on ``[0, 1]`` (near-minimax, error 3.8e-8 rad in float64).
 ATAN_COEFFICIENTS = (0.9999993356, -0.3332986084, 0.1994656598, -0.139086303,
@@ -130,6 +131,10 @@ def atan2(y, x, out=None):
         out[...] = atan2(np.array(y), np.array(x))
         return out
     yf, xf, of = y.reshape(-1), x.reshape(-1), out.reshape(-1)
+    compiled = loops()
+    if compiled is not None:  # the same polynomial in one pass (about 1 ns per element)
+        compiled.atan2(yf, xf, of)
+        return out
     a, b, s = _buffers(3, np.float32)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore", under="ignore"):
         for i in range(0, of.size, BLOCK):
@@ -162,6 +167,20 @@ def product_angle(current, previous, out=None):
     if out is None:
         out = xp.empty(current.shape, dtype=xp.float32)
     native = (is_numpy(xp) and _plain(np.complex64, current, previous) and current.shape == previous.shape)
+    compiled = loops() if native else None
+    if compiled is not None and out.shape == current.shape and type(out) is np.ndarray and out.flags.c_contiguous \
+            and out.dtype.kind == "f" and not (np.may_share_memory(out, current)
+                                               or np.may_share_memory(out, previous)):
+        cf, pf, of = current.reshape(-1), previous.reshape(-1), out.reshape(-1)
+        if out.dtype == np.float32:
+            compiled.product_angle(cf, pf, of)
+            return out
+        # other storage (float16 increments): through a block of float32 in cache
+        (angles,) = _buffers(1, np.float32)
+        for i in range(0, of.size, BLOCK):
+            j = min(of.size, i + BLOCK)
+            of[i:j] = compiled.product_angle(cf[i:j], pf[i:j], angles[: j - i])
+        return out
     if native and not (_plain(np.float32, out) and out.shape == current.shape
                        and not (np.may_share_memory(out, current) or np.may_share_memory(out, previous))):
         out[...] = product_angle(current, previous)

@@ -34,6 +34,8 @@ import numpy as np
 import scipy.fft
 
 from .backend import device_key, fft_module, into, namespace
+from .colourspace import RGB_TO_YIQ, add_luma, full_scale, luma
+from .compiled import loops
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ class BandFilter:
         # the per-device weights cached by _complex_weights stay where they were made
         state = dict(self.__dict__)
         state.pop("_complex_weights", None)
+        state.pop("_real_weights", None)
         return state
 
 
@@ -406,6 +409,70 @@ def real_image(centred, overwrite: bool = False):
     return xp.astype(image, xp.float32, copy=False) * _on_device(signs, image)
 
 
+def _compiled_frames(frames):
+    """The compiled loops where they take ``frames`` (C-contiguous NumPy (T, H, W, C) unsigned
+    integers, C 1 or 3), else None."""
+    if not (type(frames) is np.ndarray and frames.ndim == 4 and frames.shape[-1] in (1, 3)
+            and frames.dtype in (np.uint8, np.uint16) and frames.flags.c_contiguous):
+        return None
+    return loops()
+
+
+def luma_spectrum(frames):
+    """``centred_spectrum(luma(frames))``: the centred spectrum of frames' luminance.
+
+    Parameters
+    ----------
+    frames : uint8 or uint16 array (T, H, W, C), C 1 or 3
+
+    Returns
+    -------
+    complex64 array (T, H, W)
+
+    Where compiled (:mod:`daskmag.kernels.compiled`), the luminance and the
+    checkerboard sign are one pass over the frames instead of four.
+    """
+    compiled = _compiled_frames(frames)
+    if compiled is None:
+        return centred_spectrum(luma(frames))
+    signs, odd = _checkerboard(tuple(frames.shape[1:3]))
+    scale = np.float32(1.0 / full_scale(frames.dtype, np))
+    weights = (RGB_TO_YIQ[0] * scale if frames.shape[-1] == 3 else np.array([scale])).astype(np.float32)
+    image = compiled.signed_luma(frames, weights, signs, np.empty(frames.shape[:3], dtype=np.float32))
+    fft = fft_module(image)
+    spectrum = fft.fft2(image, overwrite_x=True)
+    return fft.fftshift(spectrum, axes=odd) if odd else spectrum
+
+
+def add_luma_of_spectrum(frames, centred):
+    """``add_luma(frames, real_image(centred, overwrite=True))``: frames with a luminance change added.
+
+    Parameters
+    ----------
+    frames : uint8 or uint16 array (T, H, W, C), C 1 or 3
+    centred : complex64 array (T, H, W)
+        The change's centred spectrum (:func:`centred_spectrum`'s layout);
+        used as scratch space.
+
+    Returns
+    -------
+    array like ``frames``
+
+    Where compiled, the real part, the checkerboard sign and the rounded,
+    clipped sum are one pass, with the same float32 arithmetic.
+    """
+    compiled = _compiled_frames(frames)
+    if compiled is None or not (type(centred) is np.ndarray and centred.dtype == np.complex64):
+        return add_luma(frames, real_image(centred, overwrite=True))
+    fft = fft_module(centred)
+    signs, odd = _checkerboard(tuple(centred.shape[-2:]))
+    if odd:
+        centred = fft.ifftshift(centred, axes=odd)
+    change = fft.ifft2(centred, overwrite_x=True)
+    return compiled.add_signed_real(frames, change, signs, np.float32(full_scale(frames.dtype, np)),
+                                    np.empty_like(frames))
+
+
 def _complex_weights(band: BandFilter, like, weight: float = 1.0):
     """``band.weights * weight`` as complex64 on ``like``'s device, cached on the band.
 
@@ -448,9 +515,23 @@ def synthesise_into(out, coefficients, band: BandFilter, weight: float = 0.5, ov
     """
     fft = fft_module(coefficients)
     box = fft.fft2(coefficients, overwrite_x=overwrite)
+    target = out[..., band.rows, band.cols]
+    compiled = loops() if type(out) is np.ndarray and out.dtype == box.dtype == np.complex64 else None
+    if compiled is not None and box.ndim == 3:  # weighted and added in one pass
+        compiled.add_weighted(target, box, _real_weights(band, weight))
+        return out
     box *= _complex_weights(band, out, weight)
-    out[..., band.rows, band.cols] += box
+    target += box
     return out
+
+
+def _real_weights(band: BandFilter, weight: float):
+    """``band.weights * weight`` as float32, cached on the band (NumPy only)."""
+    cache = band.__dict__.setdefault("_real_weights", {})  # frozen: not a field
+    weights = cache.get(weight)
+    if weights is None:
+        weights = cache[weight] = np.ascontiguousarray(band.weights * np.float32(weight), dtype=np.float32)
+    return weights
 
 
 def sampling_step(band: BandFilter, shape: tuple[int, int]) -> int:

@@ -1,9 +1,12 @@
-"""The polynomial atan2 and the blocked angle of a product, against NumPy in float64."""
+"""The polynomial atan2 and the angle of a product (compiled and NumPy paths), against NumPy in float64."""
 
 import numpy as np
 import pytest
 
 from daskmag.kernels.angle import ATAN_COEFFICIENTS, BLOCK, atan2, product_angle
+
+# every test on both paths: the compiled loop (Numba) and the NumPy ufuncs
+pytestmark = pytest.mark.usefixtures("kernel_path")
 
 
 def exact(y, x):

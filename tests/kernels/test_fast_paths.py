@@ -41,7 +41,7 @@ def test_phase_increments_from_planes_equal_the_angle_of_the_product():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
-def test_rotate_is_the_coefficients_change_when_the_phase_moves(dtype):
+def test_rotate_is_the_coefficients_change_when_the_phase_moves(dtype, kernel_path):
     c = _coefficients((5, 9, 14), seed=3)
     shift = (np.random.default_rng(4).uniform(-7, 7, (5, 9, 14))).astype(dtype)
     expected = c.astype(np.complex128) * (np.exp(1j * shift.astype(np.float64)) - 1)
@@ -84,7 +84,7 @@ def _plain_forecast(series, steps, order, window):
     return out
 
 
-def test_prediction_equals_the_step_by_step_forecast():
+def test_prediction_equals_the_step_by_step_forecast(kernel_path):
     rng = np.random.default_rng(2)
     t = np.arange(131)[:, None, None]
     phases = rng.uniform(0, 6, (1, 5, 4))
@@ -140,7 +140,7 @@ def test_burg_from_correlations_stops_at_the_rounding_floor():
 
 
 @pytest.mark.parametrize("length", [120, 30])  # Burg's fit at the ends; too short: mirrored
-def test_fir_at_the_clip_ends_equals_filtering_the_extended_series(length):
+def test_fir_at_the_clip_ends_equals_filtering_the_extended_series(length, kernel_path):
     from daskmag.kernels.temporal import FIRFilter, design_bandpass, filter_increments
 
     rng = np.random.default_rng(5)
