@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import warnings
 
 _lock = threading.Lock()
 _state: dict = {}
@@ -38,6 +39,10 @@ def loops():
                 try:
                     from . import _numba as module
                 except ImportError:  # no Numba (or none for this Python): the NumPy paths
+                    module = None
+                except RuntimeError as error:  # Numba found no writable cache folder
+                    warnings.warn(f"daskmag: compiled kernels off ({error}); set NUMBA_CACHE_DIR "
+                                  "to a writable folder to use them", RuntimeWarning, stacklevel=2)
                     module = None
             _state["loops"] = module
     return _state["loops"]
