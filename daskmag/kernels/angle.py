@@ -10,7 +10,9 @@ path of :func:`atan2` evaluates the arctangent as a polynomial instead, with
 ufuncs that NumPy does vectorise, on blocks of :data:`BLOCK` elements
 (scratch reused between calls, not whole-array temporaries): 6-10 ns per
 element on one thread, about 11 with two, within 4e-7 rad of the exact
-value (NumPy's own float32 ``arctan2`` is within 2.5e-7).  CuPy (and any
+value (NumPy's own float32 ``arctan2`` is within 2.5e-7).  Where Numba is
+available (:mod:`daskmag.kernels.compiled`), the same polynomial runs as one
+compiled loop, product and all, at 1.2-1.3 ns per element.  CuPy (and any
 other array library) keeps its own ``atan2``.
 
 Method: the usual octant reduction (Abramowitz & Stegun 4.4.5-4.4.8)
