@@ -2,8 +2,10 @@
 
 Where Numba imports, :func:`loops` gives the module of loops
 (:mod:`daskmag.kernels._numba`) and the NumPy paths of those kernels call
-them: the arctangent of the phase increments and Burg's fit and forecast at
-the clip's ends.  Elsewhere (no Numba, ``DASKMAG_COMPILED=0`` in the
+them: the arctangent of the phase increments, Burg's fit and forecast at
+the clip's ends, the rotation of the coefficients, luminance and the
+change added back, the bands' weights, and the conversions to and from
+float16 storage.  Elsewhere (no Numba, ``DASKMAG_COMPILED=0`` in the
 environment, inside :func:`disabled`) the kernels keep their NumPy code,
 as they do for CuPy and other array libraries; both paths are held to the
 same references by the tests.

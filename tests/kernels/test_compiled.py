@@ -57,6 +57,43 @@ def test_compiled_product_angle_into_float16_storage():
         plain = product_angle(current, previous, out=np.empty(shape, np.float16))
     wrapped = np.angle(np.exp(1j * (half.astype(np.float64) - plain.astype(np.float64))))
     assert np.abs(wrapped).max() <= 2e-3  # one float16 step where the two round differently
+    # the compiled angles, rounded to float16 as NumPy rounds them
+    single = product_angle(current, previous, out=np.empty(shape, np.float32))
+    np.testing.assert_array_equal(half.view(np.uint16), single.astype(np.float16).view(np.uint16))
+
+
+def _edge_singles():
+    """float32 values at every boundary of the float16 conversion."""
+    halves = np.arange(2**16, dtype=np.uint32)  # every half, exactly, and half-way to its neighbours
+    exact = halves.astype(np.uint16).view(np.float16).astype(np.float32).view(np.uint32)
+    finite = exact[(exact & 0x7F800000) != 0x7F800000].astype(np.int64)
+    near = np.concatenate([finite + d for d in (-1, 0, 1)] + [finite + 0x1000, finite + 0xFFF, finite + 0x1001])
+    specials = np.array([0x7F800000, 0xFF800000, 0x7FC00000, 0x7F800001, 0x7FBFFFFF, 0xFFC02000,
+                         0x477FEFFF, 0x477FF000, 0x477FF001, 0x47800000, 0x7F7FFFFF,  # 65504 .. 65520 .. max
+                         0x33000000, 0x33000001, 0x32FFFFFF, 0x00000001, 0x80000001, 0x38800000, 0x387FFFFF],
+                        dtype=np.uint32)
+    return np.concatenate([(near % 2**32).astype(np.uint32), specials])
+
+
+@needs_numba
+def test_half_conversions_are_numpys_bit_for_bit():
+    """float32 to float16 (round to nearest even, subnormals, overflow, NaN
+    payloads) and back, on the bits, as NumPy converts: every half, the
+    float32 values at and around each half's edges, and a spread of all the
+    rest (every 2**32 pattern was checked once, outside the suite)."""
+    loops = compiled.loops()
+    halves = np.arange(2**16, dtype=np.uint32).astype(np.uint16)
+    singles = np.empty(halves.size, np.float32)
+    loops.half_to_single(halves, singles)
+    np.testing.assert_array_equal(singles.view(np.uint32), halves.view(np.float16).astype(np.float32).view(np.uint32))
+    spread = np.random.default_rng(7).integers(0, 2**32, 2**22, dtype=np.uint64).astype(np.uint32)
+    bits = np.concatenate([_edge_singles(), spread, np.arange(0, 2**32, 4093, dtype=np.uint64).astype(np.uint32)])
+    values = bits.view(np.float32)
+    ours = np.empty(values.size, np.uint16)
+    loops.single_to_half(values, ours)
+    with np.errstate(over="ignore", invalid="ignore"):
+        numpys = values.astype(np.float16).view(np.uint16)
+    np.testing.assert_array_equal(ours, numpys)
 
 
 def test_disabled_and_the_environment_switch_the_loops_off():
@@ -138,3 +175,27 @@ def test_compiled_analysis_gives_what_the_numpy_path_gives():
             plain = analyse(spectrum, band)
         np.testing.assert_array_equal(fast, plain)  # a real weight times a complex: the same products
         np.testing.assert_array_equal(into, plain)
+
+
+@needs_numba
+@pytest.mark.parametrize("shape, index", [
+    ((6, 90, 128), np.s_[:, 20:70, :]),         # a strip of an octave band's rows
+    ((5, 2, 64, 80), np.s_[1:4, :, 8:60, :]),   # of a Riesz level's two parts
+    ((4, 8192), np.s_[:, :]),                   # whole frames
+])
+def test_float16_samples_copy_into_float32_as_numpy_copies_them(shape, index):
+    """Stage 2's copy of float16 increments into its float32 buffer, a compiled
+    loop per contiguous run: NumPy's values, NaN and infinities included."""
+    from daskmag.kernels.temporal import _halves_to_singles
+
+    rng = np.random.default_rng(len(shape))
+    samples = rng.integers(0, 2**16, shape, dtype=np.uint64).astype(np.uint16).view(np.float16)
+    view = samples[index]
+    target = np.full(view.shape, -1.0, np.float32)
+    assert _halves_to_singles(compiled.loops(), view, target)
+    np.testing.assert_array_equal(target.view(np.uint32), view.astype(np.float32).view(np.uint32))
+    # runs too short to pay a call each: left to NumPy, nothing written
+    short = samples[..., :3]
+    untouched = np.full(short.shape, -1.0, np.float32)
+    assert not _halves_to_singles(compiled.loops(), short, untouched)
+    assert (untouched == -1.0).all()

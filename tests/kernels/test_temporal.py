@@ -120,10 +120,13 @@ def test_matrix_products_and_ffts_give_the_same_filter(monkeypatch, dtype, taps,
 
 @pytest.mark.parametrize("products", [True, False])
 @pytest.mark.parametrize("taps, pads", [(111, (55, 55)), (31, (0, 15)), (301, (150, 150))])
-def test_float16_increments_filter_as_their_float32_copy_does(monkeypatch, products, taps, pads):
+@pytest.mark.parametrize("rows, width", [(5, 7), (70, 128)])  # a frame's runs shorter and longer than the compiled copy's least
+def test_float16_increments_filter_as_their_float32_copy_does(monkeypatch, products, taps, pads, rows, width,
+                                                               kernel_path):
     """Stage 2 hands float16 storage to the FIR as it is: the products (or FFTs,
     past DIRECT_MAX_TAPS) and the clip-end fits read it in float32, bit for bit
-    as a float32 copy would be filtered."""
+    as a float32 copy would be filtered; from whole pieces and from strips of
+    their rows, in pieces as stage 2 gets them."""
     import daskmag.kernels.temporal as temporal
 
     if not products:
@@ -132,17 +135,25 @@ def test_float16_increments_filter_as_their_float32_copy_does(monkeypatch, produ
     n, half = 400, taps // 2
     kernel = increment_kernel(design_bandpass(5, 9, 60, taps))
     t = np.arange(n - 1)[:, None, None]
-    increments = (0.1 * np.sin(0.5 * t + rng.uniform(0, 6, (1, 5, 7)))
-                  + 0.01 * rng.standard_normal((n - 1, 5, 7))).astype(np.float16)
+    increments = (0.1 * np.sin(0.5 * t + rng.uniform(0, 6, (1, rows, width)))
+                  + 0.01 * rng.standard_normal((n - 1, rows, width))).astype(np.float16)
     start, stop = half - pads[0], n - half + pads[1]
     ours = filter_increments(increments, kernel, start, stop, *pads)
     copy = filter_increments(increments.astype(np.float32), kernel, start, stop, *pads)
     assert ours.dtype == np.float32
     np.testing.assert_array_equal(ours, copy)
-    strip = np.full((stop - start, 9, 7), np.nan, dtype=np.float32)  # into a strip of a larger array's rows
-    filter_increments(increments, kernel, start, stop, *pads, out=strip[:, 2:7])
-    np.testing.assert_array_equal(strip[:, 2:7], copy)
-    assert np.isnan(strip[:, :2]).all() and np.isnan(strip[:, 7:]).all()
+    strip = np.full((stop - start, rows + 4, width), np.nan, dtype=np.float32)  # into a strip of a larger array's rows
+    filter_increments(increments, kernel, start, stop, *pads, out=strip[:, 2:-2])
+    np.testing.assert_array_equal(strip[:, 2:-2], copy)
+    assert np.isnan(strip[:, :2]).all() and np.isnan(strip[:, -2:]).all()
+    # a strip of the rows, from consecutive pieces (stage 2's time chunks)
+    pieces = [increments[:150], increments[150:260], increments[260:]]
+    r0, r1 = rows // 5, rows - rows // 4
+    from_pieces = filter_increments([p[:, r0:r1, :] for p in pieces], kernel, start, stop, *pads)
+    # (against the strip's own float32 copy: BLAS may round a narrower product differently)
+    strip_copy = filter_increments(np.ascontiguousarray(increments[:, r0:r1, :], dtype=np.float32), kernel,
+                                   start, stop, *pads)
+    np.testing.assert_array_equal(from_pieces, strip_copy)
 
 
 def test_a_constant_offset_or_linear_drift_is_removed():
