@@ -38,9 +38,12 @@ REPORT_JSON = "batch-report.json"
 REPORT_CSV = "batch-report.csv"
 #: Output formats of ``--format`` (the output's suffix).
 FORMATS = ("mp4", "mov", "mkv", "avi", "zarr")
-#: Files a folder given as INPUT contributes (by suffix, case-insensitive); ``.zarr`` folders too.
+#: Files a folder given as INPUT contributes (by suffix, case-insensitive): containers, raw
+#: H.264/H.265 streams, Phantom ``.cine`` and Photron recordings (one entry each, by its header);
+#: also its ``.zarr`` stores and its subfolders of TIFF or PNG images (a high-speed camera's frames).
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".mts", ".m2ts", ".ts",
-                  ".mxf", ".wmv", ".flv", ".nut", ".y4m", ".cine", ".zarr")
+                  ".mxf", ".wmv", ".flv", ".nut", ".y4m", ".h264", ".264", ".h265", ".265", ".hevc",
+                  ".cine", ".cihx", ".cih", ".mraw", ".zarr")
 #: Report columns, in order (``settings`` is JSON in the CSV).
 COLUMNS = ("input", "output", "status", "error", "frames", "seconds", "settings")
 #: Least seconds between two rewrites of the report for blocks alone (a file's change of state rewrites it at once).
@@ -73,12 +76,27 @@ def _is_glob(text: str) -> bool:
 
 
 def _folder_inputs(folder: Path) -> list[Path]:
+    from .io.images import ImageSequenceReader
+
+    paths = [path for path in sorted(folder.iterdir()) if not path.name.startswith(".")]
+    names = {path.name.lower() for path in paths}
     found = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.suffix.lower() not in VIDEO_SUFFIXES:
+    for path in paths:
+        suffix = path.suffix.lower()
+        stem = path.name[: len(path.name) - len(suffix)].lower()
+        if path.is_dir():
+            if suffix == ".zarr" or ImageSequenceReader.accepts(path):
+                found.append(path)
             continue
-        if path.is_file() or (path.is_dir() and path.suffix.lower() == ".zarr"):
-            found.append(path)
+        if suffix not in VIDEO_SUFFIXES or not path.is_file():
+            continue
+        # a Photron recording once, by its header (.cihx before .cih); an .mraw
+        # without one stays, so that its report names what is missing
+        if suffix == ".cih" and f"{stem}.cihx" in names:
+            continue
+        if suffix == ".mraw" and (f"{stem}.cihx" in names or f"{stem}.cih" in names):
+            continue
+        found.append(path)
     return found
 
 
@@ -106,6 +124,10 @@ def read_manifest(path) -> list[Entry]:
         raise UserError(f"the manifest {path} needs a column 'input' (found: {', '.join(columns) or 'none'})")
     entries = []
     for line, row in enumerate(reader, start=2):
+        extra = [cell for cell in row.get(None, []) if cell.strip()]
+        if extra:  # csv puts the cells past the header's under None
+            raise UserError(f"the manifest {path}, line {line}, has {len(columns) + len(row[None])} cells for "
+                            f"{len(columns)} columns: quote a cell holding commas, e.g. \"100,80,640,200\" for roi")
         row = {(key or "").strip(): (value or "").strip() for key, value in row.items() if key is not None}
         if not row.get("input"):
             if any(row.values()):
@@ -141,7 +163,8 @@ def collect_inputs(inputs) -> list[Entry]:
         elif path.is_dir() and path.suffix.lower() != ".zarr":
             found = _folder_inputs(path)
             if not found:
-                raise UserError(f"no video files in the folder {path} (looked for {', '.join(VIDEO_SUFFIXES)})")
+                raise UserError(f"no video files in the folder {path} (looked for {', '.join(VIDEO_SUFFIXES)}"
+                                f" and folders of images)")
             entries.extend(Entry(p) for p in found)
         elif _is_glob(text) and not path.exists():
             found = [Path(p) for p in sorted(glob.glob(text)) if not Path(p).name.startswith(".")]

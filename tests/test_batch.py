@@ -296,6 +296,16 @@ def test_manifest_errors(tmp_path, clips, capsys):
     manifest.write_text(f"scheduler,alpha\n{clips / 'a00.mkv'},5\n")
     assert main(["batch", str(manifest), "-o", str(tmp_path / "out"), "--low", "3", "--high", "7"]) == 2
     assert "needs a column 'input'" in capsys.readouterr().err
+    # an roi left unquoted splits into four cells: refused, not read as its first number
+    manifest.write_text(f"input,output,alpha,roi\n{clips / 'a00.mkv'},,5,10,20,30,40\n")
+    assert main(["batch", str(manifest), "-o", str(tmp_path / "out"), "--low", "3", "--high", "7"]) == 2
+    err = capsys.readouterr().err
+    assert "line 2, has 7 cells for 4 columns" in err and "quote" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+    manifest.write_text(f'input,output,alpha,roi\n{clips / "a00.mkv"},,5,"10,20,30,40"\n')
+    from daskmag.batch import read_manifest
+
+    assert read_manifest(manifest)[0].options == {"alpha": "5", "roi": "10,20,30,40"}
 
     from daskmag.batch import apply_options
     from daskmag.cli import build_parser
@@ -359,3 +369,21 @@ def test_collect_inputs_files_folders_globs(tmp_path, clips):
     names = [e.source.name for e in entries]
     assert names == ["a00.mkv", "a01.mkv", "a02.mkv", "a02_bad.mkv", "a03.mkv", "a04.mkv", "source-of-bad.mkv",
                      "missing.mkv"]
+
+
+def test_a_folder_gives_every_kind_of_footage_magnify_reads(tmp_path):
+    """Raw H.264/H.265 streams, camera files (a Photron recording once, by its
+    header), stores and folders of images count; other files and folders do not."""
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    for name in ("phone.MP4", "board.h264", "cam.265", "bridge.cine", "rec.cihx", "rec.cih", "rec.mraw",
+                 "old.cih", "old.mraw", "lone.mraw", "notes.txt", "frame.log"):
+        (folder / name).write_bytes(b"\0")
+    (folder / "run1").mkdir()
+    (folder / "run1" / "C001_000000.tif").write_bytes(b"\0")
+    (folder / "empty").mkdir()
+    (folder / "long.zarr").mkdir()
+    (folder / ".hidden.mp4").write_bytes(b"\0")
+    names = [entry.source.name for entry in collect_inputs([str(folder)])]
+    assert names == ["board.h264", "bridge.cine", "cam.265", "lone.mraw", "long.zarr", "old.cih", "phone.MP4",
+                     "rec.cihx", "run1"]
