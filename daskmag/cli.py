@@ -7,6 +7,7 @@ traceback; an interrupted run leaves no half-written output.
 from __future__ import annotations
 
 import argparse
+import glob
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -192,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--scheduler")
     ing.add_argument("--overwrite", action="store_true")
     ing.add_argument("--no-progress", action="store_true")
+    ing.add_argument("--dashboard", action=argparse.BooleanOptionalAction, default=None,
+                     help="serve the local cluster's Dask dashboard (default: as magnify, on for 2**28 "
+                          "pixel-frames or more)")
 
     info = sub.add_parser("info", help="frames, size, frame rate, duration and codec")
     info.add_argument("input")
@@ -309,6 +313,8 @@ def _magnify(args) -> int:
         raise UserError("no input video given (daskmag magnify INPUT -o OUTPUT ...)")
     if not args.output:
         raise UserError("no output given (-o OUTPUT)")
+    if not (Path(source).exists() or "%" in Path(source).name or glob.has_magic(source)):
+        raise UserError(f"input not found: {source}")  # before the settings' complaints
     job = _job(args, source, args.output)
     result = run_job(job, progress=not args.no_progress, dashboard=args.dashboard)
     recorded = f" (recorded at {_rate(result.recording_fps)} fps)" \
@@ -417,7 +423,7 @@ def _rate(fps) -> str:
 def _ingest(args) -> int:
     from .cluster import dask_client
     from .io import check_output, ingest, open_video
-    from .run import progress_bar, warn_variable_rate, with_recording_rate
+    from .run import default_dashboard, progress_bar, warn_variable_rate, with_recording_rate
     from .settings import Band, Execution, OutputSettings, Selection
 
     Execution(workers=args.workers, scheduler=args.scheduler)  # checks them
@@ -430,7 +436,10 @@ def _ingest(args) -> int:
     if not args.output.endswith(".zarr"):
         raise UserError(f"an ingested store must end in .zarr: {args.output}")
     warn_variable_rate(video.info)
-    with dask_client(args.workers, args.scheduler) as client:
+    dashboard = args.dashboard
+    if dashboard is None:
+        dashboard = default_dashboard(video.info.n_frames, video.info.height, video.info.width)
+    with dask_client(args.workers, args.scheduler, dashboard=dashboard) as client:
         with progress_bar(video.info.n_frames, not args.no_progress) as bar:
             ingest(video, args.output, overwrite=args.overwrite, client=client, progress=bar.update,
                    fps=args.fps, playback_fps=args.playback_fps)

@@ -77,7 +77,9 @@ def test_mp4_output_keeps_the_ntsc_rate(tmp_path, ntsc_file):
 
 def test_zarr_output_and_ingested_input(tmp_path, clip_file):
     store = tmp_path / "in.zarr"
-    assert daskmag("ingest", clip_file, "-o", store).returncode == 0
+    ingested = daskmag("ingest", clip_file, "-o", store)
+    assert ingested.returncode == 0, ingested.stderr
+    assert "dashboard:" not in ingested.stderr  # a short clip, as magnify: no dashboard unless asked
     out = tmp_path / "out.zarr"
     result = daskmag("magnify", store, "-o", out, "-a", 10, "--low", BAND[0], "--high", BAND[1])
     assert result.returncode == 0, result.stderr
@@ -191,6 +193,11 @@ def test_bad_inputs_are_one_line_errors(tmp_path, ntsc_file, make, words):
     source = make(tmp_path)
     result = daskmag("magnify", source, "-o", tmp_path / "out.mkv", "-a", 10, "--low", 1, "--high", 3)
     assert_user_error(result, *words)
+
+
+def test_a_missing_input_is_named_before_missing_settings(tmp_path):
+    result = daskmag("magnify", tmp_path / "missing.mp4", "-o", tmp_path / "out.mp4")  # and no band
+    assert_user_error(result, "input not found", "missing.mp4")
     assert not (tmp_path / "out.mkv").exists()
     assert not list(tmp_path.glob(".*partial*"))
 
@@ -277,6 +284,15 @@ def test_demo_writes_its_files_and_reports_the_gain(tmp_path):
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "demo").iterdir())
     assert names == ["input.mkv", "magnified.mkv", "side_by_side.mp4"]
+    # both pictures under their labels (white text on black strips), frame for frame
+    from daskmag.kernels.annotate import LABEL_HEIGHT
+
+    source, pair = open_video(tmp_path / "demo" / "input.mkv"), open_video(tmp_path / "demo" / "side_by_side.mp4")
+    n, height, width, _ = source.frames.shape
+    assert pair.frames.shape[:3] == (n, height + LABEL_HEIGHT, 2 * width + 8)
+    strips = pair.frames[0, :LABEL_HEIGHT].compute().astype(int)
+    assert (strips[:, :width] > 200).any() and (strips[:, width + 8 :] > 200).any()  # text in each
+    assert np.median(strips) < 30  # on black
     line = next(line for line in result.stderr.splitlines() if "(in band)" in line)
     gain = float(line.split(":")[1].split("x")[0])
     assert gain > 1 + 0.85 * 20
@@ -426,3 +442,19 @@ def test_the_dashboard_is_served_when_asked_for_and_for_long_jobs(tmp_path, clip
     assert result.returncode == 0, result.stderr
     assert "dashboard: http" in result.stderr
     assert 120 * 128 * 128 < DASHBOARD_PIXEL_FRAMES <= 600 * 1080 * 1920 // 4  # 150 frames of 1080p are long
+    ingested = daskmag("ingest", clip_file, "-o", tmp_path / "in.zarr", "--workers", 1, "--dashboard")
+    assert ingested.returncode == 0, ingested.stderr
+    assert "dashboard: http" in ingested.stderr
+
+
+def test_a_much_shorter_filter_than_the_band_needs_is_warned_about(tmp_path, clip_file):
+    from daskmag.kernels.temporal import default_taps
+
+    assert default_taps(*BAND, FPS) // 4 > 5
+    short = daskmag("magnify", clip_file, "-o", tmp_path / "short.mkv", "-a", 5, "--low", BAND[0], "--high",
+                    BAND[1], "--taps", 5, "-mf", 40)
+    assert short.returncode == 0, short.stderr
+    assert "daskmag: warning: --taps 5 is short" in short.stderr
+    plain = daskmag("magnify", clip_file, "-o", tmp_path / "plain.mkv", "-a", 5, "--low", BAND[0], "--high",
+                    BAND[1], "-mf", 40)
+    assert plain.returncode == 0 and "is short" not in plain.stderr
