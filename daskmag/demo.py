@@ -11,8 +11,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from .errors import UserError
 
 FPS = 60
@@ -30,6 +28,7 @@ def run_demo(folder: Path, workers: int | None = None, overwrite: bool = False, 
     Returns the measured motion gains at the in-band and out-of-band frequencies.
     """
     from .io import check_output, open_video, write_array
+    from .kernels.annotate import side_by_side
     from .measure import motion_gain
     from .run import magnify_file
     from .synthetic import translating_clip
@@ -54,8 +53,8 @@ def run_demo(folder: Path, workers: int | None = None, overwrite: bool = False, 
     magnify_file(paths["input"], paths["magnified"], alpha=ALPHA, low=BAND[0], high=BAND[1],
                  workers=workers, overwrite=overwrite, progress=progress)
     magnified = open_video(paths["magnified"]).frames.compute(scheduler="sync")
-    gap = np.full((clip.shape[0], clip.shape[1], 8, 3), 255, dtype=np.uint8)
-    write_array(np.concatenate([clip, gap, magnified], axis=2), paths["side_by_side"], FPS)
+    write_array(side_by_side(clip, magnified, "input", f"motion alpha {ALPHA:g}, {BAND[0]:g}-{BAND[1]:g} Hz"),
+                paths["side_by_side"], FPS)
 
     gains = motion_gain(clip, magnified, [IN_BAND, OUT_OF_BAND], FPS)
     print(f"demo: {N_FRAMES} frames of {SIZE[1]}x{SIZE[0]} at {FPS} fps, alpha {ALPHA:g}, "

@@ -217,11 +217,27 @@ def preflight(job: Job, min_blocks: int = 1):
     if output.resolve() == Path(info.path).resolve():
         raise UserError("the output would overwrite the input")
     reach = max(plan.blocks.halo_before, plan.blocks.halo_after)  # after every refusal: one line for those
+    _warn_short_filter(job.settings, plan.band)
     if reach > plan.stop - plan.first:
         warn(f"the {plan.band.low:g}-{plan.band.high:g} Hz filter reaches {reach} frames each side of a "
              f"{plan.stop - plan.first}-frame clip: the clip's ends are continued by prediction over more than "
              f"the clip itself, which is less certain and slower (a longer clip or a wider band helps)")
     return reader, info, plan, output
+
+
+def _warn_short_filter(settings, band):
+    """A ``--taps`` far below the default length cannot tell the band from its
+    neighbourhood: say so (the run goes on; a short filter may be wanted)."""
+    from .kernels.temporal import default_taps
+
+    taps = getattr(settings, "taps", None)
+    if not taps or getattr(settings, "filter", "fir") not in ("fir", "window"):
+        return
+    default = default_taps(band.low, band.high, band.fps)
+    if taps < default // 4:
+        warn(f"--taps {taps} is short for {band.low:g}-{band.high:g} Hz at {band.fps:g} fps: it resolves "
+             f"about {band.fps / taps:.3g} Hz, so motion well outside the band is magnified too "
+             f"(the default is {default} taps)")
 
 
 def job_frames(job: Job, reader, info, threads: int = 1, client=None):

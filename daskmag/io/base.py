@@ -141,7 +141,7 @@ class VideoInfo:
              + (" recording rate" if self.playback_fps else "")
              if self.fps else "fps:       not recorded (give the recording rate with --fps)"),
             f"playback:  {float(self.playback_rate):.6g} fps" + ("" if self.playback_rate else " (as --fps)"),
-            f"duration:  {self.duration:.3f} s",
+            (f"duration:  {self.duration:.3f} s" if self.fps else "duration:  unknown (no recording rate)"),
             f"codec:     {self.codec}",
             f"samples:   {'mono' if self.channels == 1 else 'RGB'} ({self.channels} x {self.dtype}), "
             f"{self.bits}-bit",

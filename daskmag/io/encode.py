@@ -65,8 +65,8 @@ def check_rate(path, fps):
     limit = MAX_RATE.get(suffix)
     if limit is not None and fps and _rate(fps) > limit:
         raise UserError(f"{suffix} cannot store {float(_rate(fps)):.6g} fps exactly (at most "
-                        f"{float(limit):g} fps: frames would share a timestamp); write .mp4 or .mov "
-                        f"(--crf 0 for lossless) or .zarr instead")
+                        f"{float(limit):g} fps: frames would share a timestamp); write .mp4 or .mov, "
+                        f".zarr or out/%06d.tif (exact), or give a lower --playback-fps")
 
 
 def _media_name(path) -> str:
