@@ -178,9 +178,9 @@ def product_angle(current, previous, out=None):
             compiled.product_angle(cf, pf, of)
             return out
         # other storage (float16 increments): through a block of float32 in
-        # cache, then converted on the half's bits.  Two passes beat one: the
-        # fused loop streams its inputs from memory at half the rate (4.4
-        # against 2.5 ns an element at 1080p sizes; 1.8 against 1.6 in cache)
+        # cache, then converted on the half's bits.  Two passes beat one here:
+        # a fused loop streamed its inputs from memory at about half the rate
+        # (4.4 against 2.5 ns an element on 1080p bands, docs/benchmarks.md)
         (angles,) = _buffers(1, np.float32)
         half = of.view(np.uint16) if out.dtype == np.float16 else None
         for i in range(0, of.size, BLOCK):
