@@ -91,21 +91,13 @@ def _bits(typingctx, value):
 
 @intrinsic
 def _single(typingctx, bits):
-    """The float32 whose bits are the low 32 of an integer."""
-    if not isinstance(bits, types.Integer):
+    """The float32 whose bits are the low 32 of an int64."""
+    if bits != types.int64:
         return None
 
     def codegen(context, builder, signature, args):
-        value = args[0]
-        if value.type.width > 32:
-            value = builder.trunc(value, ir.IntType(32))
-        elif value.type.width < 32:
-            value = builder.zext(value, ir.IntType(32))
-        return builder.bitcast(value, ir.FloatType())
-    return types.float32(bits), codegen
-
-
-_I = np.int64
+        return builder.bitcast(builder.trunc(args[0], ir.IntType(32)), ir.FloatType())
+    return types.float32(types.int64), codegen
 
 
 @numba.njit(inline="always", error_model="numpy")
@@ -115,35 +107,35 @@ def _half(x):
     Every case is computed and one selected (no branches), so that loops
     calling it vectorise."""
     f = _bits(x)
-    sign = (f >> _I(16)) & _I(0x8000)
-    a = f & _I(0x7FFFFFFF)
+    sign = (f >> 16) & 0x8000
+    a = f & 0x7FFFFFFF
     # normal halves: rebias the exponent; 0xfff plus the kept mantissa's last
     # bit rounds to nearest even (a carry into the exponent is right too)
-    normal = (a - _I(0x37FFF001) + ((a >> _I(13)) & _I(1))) >> _I(13)
+    normal = (a - 0x37FFF001 + ((a >> 13) & 1)) >> 13
     # subnormal halves and zero: adding 0.5 aligns the mantissa at 2**-24 and
     # the float addition rounds it to nearest even
-    subnormal = _bits(_single(a) + np.float32(0.5)) - _I(0x3F000000)
+    subnormal = _bits(_single(a) + np.float32(0.5)) - 0x3F000000
     # NaN keeps its payload's top bits (and stays a NaN); beyond 65520: infinity
-    payload = (a & _I(0x007FFFFF)) >> _I(13)
-    special = _I(0x7C00) | (max(payload, _I(1)) if a > _I(0x7F800000) else _I(0))
-    h = subnormal if a < _I(0x38800000) else normal
-    h = special if a >= _I(0x47800000) else h
+    payload = (a & 0x007FFFFF) >> 13
+    special = 0x7C00 | (max(payload, 1) if a > 0x7F800000 else 0)
+    h = subnormal if a < 0x38800000 else normal
+    h = special if a >= 0x47800000 else h
     return np.uint16(sign | h)
 
 
 @numba.njit(inline="always", error_model="numpy")
 def _from_half(h):
     """The float32 of IEEE half bits (exact: every half is a float32); no branches."""
-    u = _I(h)
-    sign = (u & _I(0x8000)) << _I(16)
-    o = (u & _I(0x7FFF)) << _I(13)
-    exponent = o & _I(0x0F800000)
-    o += _I(0x38000000)
+    u = np.int64(h)
+    sign = (u & 0x8000) << 16
+    o = (u & 0x7FFF) << 13
+    exponent = o & 0x0F800000
+    o += 0x38000000
     # infinity, NaN: the largest exponent; zero, subnormal: renormalised by a float subtraction
-    special = o + _I(0x38000000)
-    subnormal = _bits(_single(o + _I(0x00800000)) - np.float32(6.103515625e-05))
-    o = special if exponent == _I(0x0F800000) else o
-    o = subnormal if exponent == _I(0) else o
+    special = o + 0x38000000
+    subnormal = _bits(_single(o + 0x00800000) - np.float32(6.103515625e-05))
+    o = special if exponent == 0x0F800000 else o
+    o = subnormal if exponent == 0 else o
     return _single(o | sign)
 
 
